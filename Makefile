@@ -1,0 +1,54 @@
+# GENRE set-up and checks. `make run` and `make test` are the two entry points;
+# every step is skipped when its output already exists.
+
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+CONFIG ?= assets/configs/movielens.yaml
+HOST ?= 127.0.0.1
+PORT ?= 8501
+# Prepared data lands here (see paths.data_dir and data.name in the config).
+PREPARED := data/ml-100k/dataset.json
+
+.PHONY: run test install test-deps prepare model bench clean
+
+run: install prepare model
+	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true \
+		--browser.gatherUsageStats false
+
+test: install test-deps prepare
+	$(BIN)/python -m pytest -ra
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install -r requirements.txt
+	# recbole ships MovieLens-100k; its own dependencies pin old packages, so none are installed.
+	$(BIN)/python -m pip install --no-deps recbole==1.2.1
+	$(BIN)/python -m pip install --no-deps --no-build-isolation -e .
+	touch $@
+
+test-deps: $(VENV)/.test-installed
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
+		echo "installing Debian chromium and chromium-driver for the browser tests"; \
+		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
+
+$(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
+	$(BIN)/python -m pip install -r requirements-test.txt
+	touch $@
+
+prepare: $(PREPARED)
+
+$(PREPARED): $(VENV)/.installed
+	$(BIN)/genre prepare --config $(CONFIG)
+
+model: install prepare
+	$(BIN)/genre train --config $(CONFIG) --if-missing
+
+bench: install prepare
+	$(BIN)/python scripts/benchmark.py --config $(CONFIG)
+
+clean:
+	rm -rf $(VENV) data cache models artifacts

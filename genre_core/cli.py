@@ -1,0 +1,127 @@
+"""Command-line interface: `genre` or `python -m genre_core`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from typing import Any, Sequence
+
+from genre_core.config import DEFAULT_CONFIG, load_config
+from genre_core.data.splits import PROTOCOLS
+
+log = logging.getLogger("genre_core")
+
+# Errors that are the user's to fix: printed as one line, never as a traceback.
+USER_ERRORS = (ValueError, LookupError, FileNotFoundError, RuntimeError, PermissionError)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="genre", description="GENRE multimodal recommender")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", default=str(DEFAULT_CONFIG), help="YAML config file (default: %(default)s)")
+    common.add_argument("--json", action="store_true", help="print the result as JSON on stdout")
+    common.add_argument("--quiet", action="store_true", help="hide progress bars and log messages")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("prepare", parents=[common], help="load and validate the data, cache text vectors")
+
+    train = commands.add_parser("train", parents=[common], help="train a model and register it as active")
+    train.add_argument("--if-missing", action="store_true", help="do nothing when the registry already has an active model")
+    train.add_argument("--epochs", type=int, help="override training.epochs")
+
+    evaluate = commands.add_parser("evaluate", parents=[common], help="GENRE and baselines on one split's test part")
+    evaluate.add_argument("--protocol", choices=PROTOCOLS, help="split protocol (default: the config's split.protocol)")
+
+    recommend = commands.add_parser("recommend", parents=[common], help="top-k items for one user")
+    recommend.add_argument("--user", required=True, help="user ID")
+    recommend.add_argument("--k", type=int, default=10, help="number of items (default: %(default)s)")
+    recommend.add_argument("--version", help="model version (default: the active one)")
+    recommend.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the config's training.device)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
+    )
+    try:
+        result = COMMANDS[args.command](args)
+    except USER_ERRORS as error:
+        print(f"genre {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"genre {args.command}: interrupted", file=sys.stderr)
+        return 130
+    _print(result, args.json)
+    return 0
+
+
+def _prepare(args) -> dict[str, Any]:
+    from genre_core.pipeline import prepare, prepared_folder
+
+    config = load_config(args.config)
+    dataset = prepare(config, progress=not args.quiet)
+    return {
+        "dataset": dataset.name, "interactions": len(dataset.interactions), "items": dataset.n_items,
+        "users": dataset.n_users, "fingerprint": dataset.fingerprint(), "folder": str(prepared_folder(config)),
+    }
+
+
+def _train(args) -> dict[str, Any]:
+    from genre_core.pipeline import train
+    from genre_core.registry import ModelRegistry
+
+    overrides = {"training.epochs": args.epochs} if args.epochs is not None else None
+    config = load_config(args.config, overrides)
+    registry = ModelRegistry.for_config(config)
+    if args.if_missing and registry.has_model():
+        return {"skipped": True, "active_version": registry.active_version(), "registry": str(registry.root)}
+    version, result, metrics = train(config, progress=not args.quiet)
+    return {
+        "version": version, "registry": str(registry.root), "seconds": round(result.seconds, 1),
+        "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "device": result.device,
+        "valid": result.valid_metrics, "test": metrics,
+    }
+
+
+def _evaluate(args) -> dict[str, Any]:
+    from genre_core.pipeline import evaluate
+
+    config = load_config(args.config)
+    return evaluate(config, args.protocol, progress=not args.quiet)
+
+
+def _recommend(args) -> dict[str, Any]:
+    from genre_core.service import Recommender
+
+    config = load_config(args.config)
+    recommender = Recommender.load(config, version=args.version, device=args.device)
+    return recommender.recommend(args.user, k=args.k).to_dict()
+
+
+COMMANDS = {"prepare": _prepare, "train": _train, "evaluate": _evaluate, "recommend": _recommend}
+
+
+def _print(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        print(json.dumps(result, indent=2, default=str))
+        return
+    if "items" in result and isinstance(result["items"], list):
+        print(f"user {result['user_id']} · model {result['model_version']} · device {result['device']}")
+        for row in result["items"]:
+            print(f"{row['rank']:>3}  {row['score']:8.4f}  {row.get('item_id')}  {row.get('title', '')}")
+        return
+    for key, value in result.items():
+        if isinstance(value, dict):
+            shown = ", ".join(f"{name}={number:.4f}" if isinstance(number, float) else f"{name}={number}" for name, number in value.items())
+            print(f"{key}: {shown}")
+        else:
+            print(f"{key}: {value}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

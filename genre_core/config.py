@@ -1,0 +1,254 @@
+"""Typed configuration: YAML in, validated dataclasses out.
+
+Every section is a dataclass. Field types, allowed values (``Literal``) and
+numeric ranges (``field(metadata={"min": ..., "max": ...})``) are declared on
+the field, and :func:`from_dict` is the one place that checks them. A bad key
+or value raises :class:`ConfigError` naming the dotted key, what is allowed
+and what was given.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+PACKAGE_ROOT = Path(__file__).resolve().parent
+PROJECT_ROOT = PACKAGE_ROOT.parent
+DEFAULT_CONFIG = PROJECT_ROOT / "assets" / "configs" / "movielens.yaml"
+
+
+class ConfigError(ValueError):
+    """An invalid configuration key or value."""
+
+
+def _range(minimum: float | None = None, maximum: float | None = None) -> dict:
+    return {"min": minimum, "max": maximum}
+
+
+@dataclass
+class DataConfig:
+    # recbole: MovieLens-100k from the installed recbole package;
+    # grouplens: the official ml-100k folder or zip at `path`;
+    # custom: your own interactions/items/users files in the folder at `path`.
+    source: Literal["recbole", "grouplens", "custom"] = "recbole"
+    path: str | None = None
+    name: str = "ml-100k"
+    item_text: list[str] = field(default_factory=lambda: ["title"])
+    item_categorical: list[str] = field(default_factory=list)
+    item_multilabel: list[str] = field(default_factory=lambda: ["genres"])
+    item_numeric: list[str] = field(default_factory=lambda: ["year"])
+    user_categorical: list[str] = field(default_factory=lambda: ["gender", "occupation"])
+    user_numeric: list[str] = field(default_factory=lambda: ["age"])
+
+
+@dataclass
+class SplitConfig:
+    # temporal: each user's last interaction is the test item, the one before the
+    # validation item. recbole: per-user random 0.8/0.1/0.1. msr: per-user random
+    # 75/25, with `valid_fraction` of the training part held out for early stopping.
+    protocol: Literal["temporal", "recbole", "msr"] = "temporal"
+    seed: int = 0
+    valid_fraction: float = field(default=0.05, metadata=_range(0.0, 0.5))
+
+
+@dataclass
+class TextConfig:
+    # A name from the text encoder registry, or a local Hugging Face model folder.
+    model: str = "all-MiniLM-L6-v2"
+    max_length: int = field(default=32, metadata=_range(4, 512))
+    batch_size: int = field(default=64, metadata=_range(1, 4096))
+
+
+@dataclass
+class ModelConfig:
+    dim: int = field(default=64, metadata=_range(4, 4096))
+    modalities: list[Literal["text", "tabular", "id"]] = field(
+        default_factory=lambda: ["text", "tabular", "id"]
+    )
+    fusion: Literal["concat_mlp", "attention"] = "concat_mlp"
+    dropout: float = field(default=0.1, metadata=_range(0.0, 0.9))
+    attention_heads: int = field(default=2, metadata=_range(1, 64))
+    max_history: int = field(default=1024, metadata=_range(1, 100_000))
+    task: Literal["ranking", "click", "rating"] = "ranking"
+    # Loss of the ranking task. sampled_softmax with num_negatives: 0 uses the whole catalogue.
+    loss: Literal["sampled_softmax", "bpr"] = "sampled_softmax"
+    num_negatives: int = field(default=0, metadata=_range(0, 1_000_000))
+    temperature: float = field(default=1.0, metadata=_range(1e-3, 100.0))
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = field(default=60, metadata=_range(1, 10_000))
+    batch_size: int = field(default=64, metadata=_range(1, 1_000_000))
+    learning_rate: float = field(default=2e-3, metadata=_range(1e-6, 1.0))
+    weight_decay: float = field(default=0.0, metadata=_range(0.0, 1.0))
+    # Share of each user's training items fed to the user tower as history in a
+    # step; the rest are the targets, so the model never sees a target in its input.
+    history_keep: float = field(default=0.8, metadata=_range(0.05, 0.95))
+    patience: int = field(default=8, metadata=_range(1, 10_000))
+    device: str = "auto"
+
+
+@dataclass
+class BPRConfig:
+    dim: int = field(default=200, metadata=_range(1, 4096))
+    epochs: int = field(default=100, metadata=_range(1, 10_000))
+    learning_rate: float = field(default=0.01, metadata=_range(1e-6, 1.0))
+    reg: float = field(default=0.001, metadata=_range(0.0, 1.0))
+    batch_size: int = field(default=1024, metadata=_range(1, 1_000_000))
+
+
+@dataclass
+class ItemKNNConfig:
+    neighbours: int = field(default=100, metadata=_range(1, 100_000))
+    shrink: float = field(default=10.0, metadata=_range(0.0, 1e6))
+
+
+@dataclass
+class EvaluationConfig:
+    ks: list[int] = field(default_factory=lambda: [5, 10, 20])
+    bpr: BPRConfig = field(default_factory=BPRConfig)
+    itemknn: ItemKNNConfig = field(default_factory=ItemKNNConfig)
+
+
+@dataclass
+class PathsConfig:
+    # Relative paths are resolved against the project root.
+    data_dir: str = "data"
+    registry_dir: str = "models"
+    cache_dir: str = "cache"
+
+    def resolve(self, name: str) -> Path:
+        path = Path(getattr(self, name)).expanduser()
+        return path if path.is_absolute() else PROJECT_ROOT / path
+
+
+@dataclass
+class Config:
+    name: str = "movielens"
+    seed: int = 0
+    data: DataConfig = field(default_factory=DataConfig)
+    split: SplitConfig = field(default_factory=SplitConfig)
+    text: TextConfig = field(default_factory=TextConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
+    paths: PathsConfig = field(default_factory=PathsConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> Config:
+    """Read a YAML file (the default config when `path` is None) and validate it.
+
+    `overrides` maps dotted keys such as ``"split.protocol"`` to values and is
+    applied before validation, so an override is checked like a file value.
+    """
+    path = Path(path) if path is not None else DEFAULT_CONFIG
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}. Pass an existing YAML file with --config.")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as error:
+        raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(raw).__name__}")
+    for dotted, value in (overrides or {}).items():
+        _set_dotted(raw, dotted, value)
+    return from_dict(raw)
+
+
+def from_dict(raw: dict[str, Any]) -> Config:
+    """Build a validated :class:`Config` from plain data (YAML or JSON)."""
+    return _build(Config, raw, prefix="")
+
+
+def save_config(config: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(config.to_dict(), sort_keys=False), encoding="utf-8")
+
+
+def _set_dotted(raw: dict, dotted: str, value: Any) -> None:
+    *parents, leaf = dotted.split(".")
+    node = raw
+    for part in parents:
+        if node.get(part) is None:  # a missing section, or one left empty in the YAML file
+            node[part] = {}
+        node = node[part]
+        if not isinstance(node, dict):
+            raise ConfigError(f"config key '{dotted}': '{part}' is not a section")
+    node[leaf] = value
+
+
+def _build(cls: type, raw: Any, prefix: str) -> Any:
+    where = prefix.rstrip(".") or "top level"
+    if not isinstance(raw, dict):
+        raise ConfigError(f"config section '{where}' must be a mapping, got {raw!r}")
+
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(
+            f"unknown config key '{prefix}{unknown[0]}'; allowed keys in {where}: {', '.join(fields)}"
+        )
+
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for name, value in raw.items():
+        values[name] = _check_value(hints[name], value, f"{prefix}{name}", fields[name].metadata)
+    return cls(**values)
+
+
+def _check_value(hint: Any, value: Any, key: str, metadata: Any = None) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value if value is not None else {}, f"{key}.")
+
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        (inner,) = [arg for arg in args if arg is not type(None)]
+        return _check_value(inner, value, key, metadata)
+
+    if origin is Literal:
+        if value not in args:
+            allowed = ", ".join(str(arg) for arg in args)
+            raise ConfigError(f"config key '{key}': invalid value {value!r}; allowed values: {allowed}")
+        return value
+
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key '{key}': expected a list, got {value!r}")
+        return [_check_value(args[0], item, f"{key}[{index}]") for index, item in enumerate(value)]
+
+    return _check_scalar(hint, value, key, metadata or {})
+
+
+def _check_scalar(hint: type, value: Any, key: str, metadata: Any) -> Any:
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if hint is float and isinstance(value, str):
+        try:
+            value = float(value)  # YAML reads "1e-3" without a dot as a string
+        except ValueError:
+            pass
+    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+        raise ConfigError(f"config key '{key}': expected {hint.__name__}, got {value!r}")
+    if hint is float and not math.isfinite(value):
+        raise ConfigError(f"config key '{key}': expected a finite number, got {value!r}")
+
+    minimum, maximum = metadata.get("min"), metadata.get("max")
+    if minimum is not None and value < minimum or maximum is not None and value > maximum:
+        raise ConfigError(
+            f"config key '{key}': value {value!r} is out of range; allowed range: [{minimum}, {maximum}]"
+        )
+    return value

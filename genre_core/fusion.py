@@ -1,0 +1,48 @@
+"""Fusion modules: combine per-modality item vectors into one item vector.
+
+Input: `vectors` of shape (n, m, dim) for m modalities and `present` (n, m)
+bool. A missing modality is replaced by a learned "missing" vector (concat) or
+left out of attention (attention); it is never read as a zero vector.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class ConcatMLPFusion(nn.Module):
+    def __init__(self, n_modalities: int, dim: int, dropout: float = 0.1, **_):
+        super().__init__()
+        self.missing = nn.Parameter(torch.zeros(n_modalities, dim))
+        self.mlp = nn.Sequential(
+            nn.Linear(n_modalities * dim, 2 * dim), nn.GELU(), nn.Dropout(dropout), nn.Linear(2 * dim, dim)
+        )
+
+    def forward(self, vectors: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        vectors = torch.where(present.unsqueeze(-1), vectors, self.missing.expand_as(vectors))
+        return self.mlp(vectors.flatten(1))
+
+
+class AttentionFusion(nn.Module):
+    """Self-attention over modality tokens, then a masked mean."""
+
+    def __init__(self, n_modalities: int, dim: int, dropout: float = 0.1, heads: int = 2, **_):
+        super().__init__()
+        self.modality_embedding = nn.Parameter(torch.zeros(n_modalities, dim))
+        self.layer = nn.TransformerEncoderLayer(
+            dim, heads, dim_feedforward=2 * dim, dropout=dropout, batch_first=True, norm_first=True
+        )
+        self.out = nn.Linear(dim, dim)
+
+    def forward(self, vectors: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        tokens = vectors + self.modality_embedding
+        # An item with no modality at all would attend to nothing; let it see its tokens.
+        present = present | ~present.any(dim=1, keepdim=True)
+        hidden = self.layer(tokens, src_key_padding_mask=~present)
+        weights = present.unsqueeze(-1).to(hidden.dtype)
+        return self.out((hidden * weights).sum(1) / weights.sum(1))
+
+
+# Registry of fusion modules by the names used in `model.fusion`.
+FUSIONS = {"concat_mlp": ConcatMLPFusion, "attention": AttentionFusion}

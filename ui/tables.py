@@ -1,0 +1,59 @@
+"""Translated column headers and display formats for the dataframes the pages draw."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+
+from genre_core.i18n import has_translation
+from genre_core.schema import GENRES, MULTILABEL_SEPARATOR, RATING, YEAR
+from ui.language import t
+
+# Default row height of st.dataframe in pixels, used to size a table so that every row shows.
+ROW_HEIGHT = 35
+
+
+def attribute_label(name: str) -> str:
+    """The translated header of a column, or its own name for columns the table does not know."""
+    key = f"column.{name}"
+    return t(key) if has_translation(key) else name
+
+
+def display_value(value: Any) -> str:
+    if value is None or isinstance(value, float) and math.isnan(value):
+        return "—"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def join_genres(frame: pd.DataFrame) -> pd.DataFrame:
+    """Show multi-label genres as "Comedy, Drama" instead of the stored "Comedy|Drama"."""
+    if GENRES not in frame.columns:
+        return frame
+    frame = frame.copy()
+    frame[GENRES] = frame[GENRES].fillna("").str.replace(MULTILABEL_SEPARATOR, ", ", regex=False)
+    return frame
+
+
+def full_height(rows: int) -> int:
+    """The st.dataframe height in pixels that shows the header and `rows` rows without scrolling."""
+    return ROW_HEIGHT * (rows + 1) + 3
+
+
+def column_config(columns: list[str]) -> dict[str, Any]:
+    """Translated headers for `columns`, with number formats for rank, score, year and rating."""
+    config: dict[str, Any] = {column: st.column_config.Column(attribute_label(column)) for column in columns}
+    formats = {
+        "rank": st.column_config.NumberColumn(attribute_label("rank"), format="%d", width="small"),
+        "score": st.column_config.NumberColumn(attribute_label("score"), format="%.3f", width="small",
+                                               help=t("column.score_help")),
+        YEAR: st.column_config.NumberColumn(attribute_label(YEAR), format="%d", width="small"),
+        RATING: st.column_config.NumberColumn(attribute_label(RATING), format="%.1f ★", width="small"),
+        "date": st.column_config.DateColumn(attribute_label("date"), format="YYYY-MM-DD", width="small"),
+    }
+    config.update({column: setting for column, setting in formats.items() if column in columns})
+    return config
