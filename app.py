@@ -3,12 +3,12 @@
 import streamlit as st
 
 from ui.language import language_switch, t
-from ui.model_loading import config_path
+from ui.model_loading import config_label
 
 st.set_page_config(page_title="GENRE", page_icon=":material/movie:", layout="wide")
 
 language_switch()
-st.sidebar.caption(t("app.config", path=config_path()))
+st.sidebar.caption(t("app.config", path=config_label()))
 
 pages = [
     st.Page(

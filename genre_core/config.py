@@ -101,7 +101,7 @@ class BPRConfig:
     dim: int = field(default=200, metadata=_range(1, 4096))
     epochs: int = field(default=100, metadata=_range(1, 10_000))
     learning_rate: float = field(default=0.01, metadata=_range(1e-6, 1.0))
-    reg: float = field(default=0.001, metadata=_range(0.0, 1.0))
+    reg: float = field(default=0.01, metadata=_range(0.0, 1.0))
     batch_size: int = field(default=1024, metadata=_range(1, 1_000_000))
 
 

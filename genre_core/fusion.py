@@ -2,7 +2,8 @@
 
 Input: `vectors` of shape (n, m, dim) for m modalities and `present` (n, m)
 bool. A missing modality is replaced by a learned "missing" vector (concat) or
-left out of attention (attention); it is never read as a zero vector.
+left out of attention (attention), so its input vector never reaches the output.
+An item with no modality at all gets a learned vector from either module.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ class AttentionFusion(nn.Module):
         self.out = nn.Linear(dim, dim)
 
     def forward(self, vectors: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        # Drop missing vectors before the layer, because a NaN or inf in one would
+        # reach the output through the attention product and the masked mean (0 * nan).
+        vectors = torch.where(present.unsqueeze(-1), vectors, torch.zeros_like(vectors))
         tokens = vectors + self.modality_embedding
-        # An item with no modality at all would attend to nothing; let it see its tokens.
+        # An item with no modality at all would attend to nothing, so it attends
+        # to its learned modality embeddings instead.
         present = present | ~present.any(dim=1, keepdim=True)
         hidden = self.layer(tokens, src_key_padding_mask=~present)
         weights = present.unsqueeze(-1).to(hidden.dtype)

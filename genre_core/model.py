@@ -102,12 +102,14 @@ class UserTower(nn.Module):
         attention = torch.softmax(logits.masked_fill(~valid.unsqueeze(1), float("-inf")), dim=-1)
         attended = torch.einsum("bhl,blhd->bhd", self.dropout(attention), values.view(size, -1, self.heads, head_dim))
 
-        mean = values[:, 1:].sum(1) / weights.sum(1, keepdim=True).clamp(min=1.0)
-        return self.out(torch.cat([attended.reshape(size, dim), mean, attributes], -1))
+        # Sum over the history scaled by 1/sqrt(length), as in the L2-normalised input of Mult-DAE:
+        # it keeps a signal of how much the user has seen, which a plain mean would drop.
+        pooled = values[:, 1:].sum(1) / weights.sum(1, keepdim=True).clamp(min=1.0).sqrt()
+        return self.out(torch.cat([attended.reshape(size, dim), pooled, attributes], -1))
 
 
 class GenreModel(nn.Module):
-    """Score = user vector · item vector over the fused multimodal item vectors."""
+    """Score = user vector · item vector + item bias, over the fused multimodal item vectors."""
 
     def __init__(
         self,
@@ -121,7 +123,8 @@ class GenreModel(nn.Module):
         self.config = config
         self.item_tower = ItemTower(config, n_items, text_dim, item_encoding)
         self.user_tower = UserTower(config, user_encoding)
-        # Rating task: predicted rating = dot product + global bias.
+        # Score = dot product + item bias + global bias; the global bias matters for the rating task.
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
         self.global_bias = nn.Parameter(torch.zeros(1))
 
     def item_vectors(self, item_inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -130,9 +133,15 @@ class GenreModel(nn.Module):
     def user_vectors(self, item_vectors: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.user_tower(item_vectors, batch)
 
-    def score(self, user_vectors: torch.Tensor, item_vectors: torch.Tensor) -> torch.Tensor:
-        """Scores of every user against every item: (users, dim) × (items, dim) -> (users, items)."""
-        return user_vectors @ item_vectors.T + self.global_bias
+    def score(
+        self, user_vectors: torch.Tensor, item_vectors: torch.Tensor, item_indices: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Scores of users against items: (users, dim) × (items, dim) -> (users, items).
+
+        `item_vectors` covers the whole catalogue unless `item_indices` names the items it holds.
+        """
+        bias = self.item_bias if item_indices is None else self.item_bias[item_indices]
+        return user_vectors @ item_vectors.T + bias + self.global_bias
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
@@ -97,10 +98,8 @@ class ModelRegistry:
                 "promote another version with `genre models promote VERSION` or retrain with `genre train`"
             ) from error
         try:
-            import yaml
-
             config = from_dict(yaml.safe_load((info.path / CONFIG_FILE).read_text(encoding="utf-8")))
-        except (OSError, ConfigError) as error:
+        except (OSError, yaml.YAMLError, ConfigError) as error:
             raise RegistryError(f"config of version {info.version} at {info.path / CONFIG_FILE} is invalid: {error}") from error
         return state, config, info.meta
 

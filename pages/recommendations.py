@@ -8,7 +8,7 @@ from ui.model_loading import require_recommender, show_dataset_notice
 from ui.tables import attribute_label, column_config, display_value, full_height, join_genres
 
 SEARCH_LIMIT = 50
-HISTORY_COLUMNS = ["date", TITLE, YEAR, GENRES, RATING, ITEM_ID]
+HISTORY_COLUMNS = ["date", RATING, TITLE, GENRES, YEAR, ITEM_ID]
 TOP_K_COLUMNS = ["rank", "score", TITLE, YEAR, GENRES]
 
 recommender = require_recommender()
@@ -47,33 +47,33 @@ max_k = min(50, recommender.dataset.n_items)
 k = k_column.slider(t("rec.k_label"), min_value=min(5, max_k), max_value=max_k, value=min(10, max_k),
                     key="rec_k", help=t("rec.k_help", max_k=max_k))
 
-profile_column, top_column = st.columns([2, 3], gap="large")
+st.subheader(t("rec.profile_header", user_id=user_id))
+attributes = {name: value for name, value in recommender.user_attributes(user_id).items() if name != USER_ID}
+history = recommender.history(user_id)
+cells = st.columns(len(attributes) + 1)
+for cell, (name, value) in zip(cells, attributes.items()):
+    cell.metric(attribute_label(name), display_value(value))
+cells[-1].metric(t("rec.ratings_metric"), len(history))
 
-with profile_column:
-    st.subheader(t("rec.profile_header", user_id=user_id))
-    attributes = {name: value for name, value in recommender.user_attributes(user_id).items() if name != USER_ID}
-    history = recommender.history(user_id)
-    cells = st.columns(len(attributes) + 1)
-    for cell, (name, value) in zip(cells, attributes.items()):
-        cell.metric(attribute_label(name), display_value(value))
-    cells[-1].metric(t("rec.ratings_metric"), len(history))
+top_column, history_column = st.columns([3, 2], gap="large")
 
+with top_column:
+    recommendations = recommender.recommend(user_id, k=k)
+    st.subheader(t("rec.top_header", k=len(recommendations.items), user_id=user_id))
+    st.caption(t("rec.scored_caption", version=recommendations.model_version, device=recommendations.device,
+                 ms=recommendations.seconds * 1000))
+    if recommendations.cold_start:
+        st.info(t("rec.cold_start"), icon=":material/ac_unit:")
+    columns = [column for column in TOP_K_COLUMNS if column in recommendations.items.columns]
+    st.dataframe(recommendations.items[columns], hide_index=True, column_config=column_config(columns),
+                 height=full_height(len(recommendations.items)), key="rec_top")
+
+with history_column:
     st.subheader(t("rec.history_header"))
     if history.empty:
         st.info(t("rec.no_history"), icon=":material/info:")
     else:
         st.caption(t("rec.history_caption", count=len(history)))
         columns = [column for column in HISTORY_COLUMNS if column in history.columns]
-        st.dataframe(join_genres(history[columns]), hide_index=True, height=420, column_config=column_config(columns),
-                     key="rec_history")
-
-with top_column:
-    recommendations = recommender.recommend(user_id, k=k)
-    st.subheader(t("rec.top_header", k=len(recommendations.items), user_id=user_id))
-    if recommendations.cold_start:
-        st.info(t("rec.cold_start"), icon=":material/ac_unit:")
-    columns = [column for column in TOP_K_COLUMNS if column in recommendations.items.columns]
-    st.dataframe(recommendations.items[columns], hide_index=True, column_config=column_config(columns),
-                 height=full_height(len(recommendations.items)), key="rec_top")
-    st.caption(t("rec.scored_caption", version=recommendations.model_version, device=recommendations.device,
-                 ms=recommendations.seconds * 1000))
+        st.dataframe(join_genres(history[columns]), hide_index=True, column_config=column_config(columns),
+                     height=full_height(min(len(history), max(k, 10))), key="rec_history")

@@ -213,6 +213,22 @@ def test_full_ranking_matches_brute_force():
     assert len(table) == int((dense_relevant.sum(axis=1) > 0).sum())
 
 
+def test_full_ranking_breaks_ties_by_item_index():
+    # Every item has the same score, so the list is items 0, 1, 2, ... for any k.
+    scores = np.zeros((2, 50), dtype=np.float32)
+    seen = _csr([[], [0]], 50)
+    relevant = _csr([[0, 2], [1, 40]], 50)
+
+    short = full_ranking_metrics(_fixed_scores(scores), seen, relevant, ks=(1,), per_user=True)
+    long = full_ranking_metrics(_fixed_scores(scores), seen, relevant, ks=(1, 3, 20), per_user=True)
+
+    assert list(short["hit@1"]) == [1.0, 1.0]
+    assert list(long["hit@1"]) == [1.0, 1.0]
+    assert list(long["mrr@3"]) == [1.0, 1.0]
+    # user 0: hits at ranks 1 and 3 of 2 relevant items
+    assert long["ndcg@3"][0] == pytest.approx(1.5 / (1 + 1 / math.log2(3)))
+
+
 def test_full_ranking_batch_size_does_not_change_result():
     rng = np.random.default_rng(1)
     scores = rng.normal(size=(20, 15))

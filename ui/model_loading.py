@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from genre_core.config import DEFAULT_CONFIG, ConfigError, load_config
+from genre_core.config import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, load_config
 from genre_core.pipeline import is_prepared, prepared_folder
 from genre_core.registry import ModelRegistry, RegistryError
 from genre_core.service import Recommender
@@ -26,6 +26,12 @@ LOAD_ERRORS = (RegistryError, ConfigError, FileNotFoundError, LookupError, Value
 def config_path() -> Path:
     """The config file the app serves: $GENRE_CONFIG, else the default MovieLens config."""
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG).expanduser().resolve()
+
+
+def config_label() -> str:
+    """The served config path, relative to the project root when it is inside it."""
+    path = config_path()
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
 
 @st.cache_resource(show_spinner=False, max_entries=4)

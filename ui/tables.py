@@ -9,11 +9,13 @@ import pandas as pd
 import streamlit as st
 
 from genre_core.i18n import has_translation
-from genre_core.schema import GENRES, MULTILABEL_SEPARATOR, RATING, YEAR
+from genre_core.schema import GENRES, MULTILABEL_SEPARATOR, RATING, TITLE, YEAR
 from ui.language import t
 
 # Default row height of st.dataframe in pixels, used to size a table so that every row shows.
 ROW_HEIGHT = 35
+# Width in pixels of the rank column, narrower than Streamlit's "small" so titles get the room.
+RANK_WIDTH = 56
 
 
 def attribute_label(name: str) -> str:
@@ -45,12 +47,13 @@ def full_height(rows: int) -> int:
 
 
 def column_config(columns: list[str]) -> dict[str, Any]:
-    """Translated headers for `columns`, with number formats for rank, score, year and rating."""
+    """Translated headers for `columns`, with widths and number formats for the known columns."""
     config: dict[str, Any] = {column: st.column_config.Column(attribute_label(column)) for column in columns}
     formats = {
-        "rank": st.column_config.NumberColumn(attribute_label("rank"), format="%d", width="small"),
+        "rank": st.column_config.NumberColumn(attribute_label("rank"), format="%d", width=RANK_WIDTH),
         "score": st.column_config.NumberColumn(attribute_label("score"), format="%.3f", width="small",
                                                help=t("column.score_help")),
+        TITLE: st.column_config.Column(attribute_label(TITLE), width="medium"),
         YEAR: st.column_config.NumberColumn(attribute_label(YEAR), format="%d", width="small"),
         RATING: st.column_config.NumberColumn(attribute_label(RATING), format="%.1f ★", width="small"),
         "date": st.column_config.DateColumn(attribute_label("date"), format="YYYY-MM-DD", width="small"),

@@ -88,7 +88,7 @@ def _random_parts(frame: pd.DataFrame, rng: np.random.Generator, counts: PartCou
     """Assign each row to train (0), valid (1) or test (2) by a seeded shuffle within its user.
 
     `counts` maps each row's user size to the number of that user's training
-    and validation rows; the rest of the user's rows are test rows.
+    and validation rows. The rest of the user's rows are test rows.
     """
     order = rng.permutation(len(frame))
     shuffled = frame.iloc[order]
@@ -122,8 +122,8 @@ def _recbole_counts(size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _msr_counts(size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-user counts of Microsoft Recommenders' `python_stratified_split(ratio=0.75)`.
 
-    Training gets floor(0.75 * size) rows (at least one) and test the rest;
-    validation rows are taken out of training afterwards.
+    Training gets floor(0.75 * size) rows (at least one) and test the rest.
+    Validation rows are taken out of training afterwards.
     """
     n_train = np.maximum(1, np.floor(size * 0.75 + 1e-9)).astype(np.int64)
     return n_train, np.zeros_like(n_train)
@@ -142,7 +142,7 @@ def _hold_out_validation(
         return n_train, size - n_train
 
     train_rows = np.flatnonzero(part == 0)
-    held = _random_parts(frame.iloc[train_rows].reset_index(drop=True), rng, counts)
+    train_row_parts = _random_parts(frame.iloc[train_rows].reset_index(drop=True), rng, counts)
     part = part.copy()
-    part[train_rows[held != 0]] = 1
+    part[train_rows[train_row_parts != 0]] = 1
     return part

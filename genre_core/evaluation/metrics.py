@@ -144,7 +144,8 @@ def full_ranking_metrics(
     array of scores, higher is better. Items in the user's row of `seen` get a
     score of -inf before ``torch.topk``, so they never take a place in the
     list. A seen item is also removed from the user's relevant items, and
-    users left with no relevant item are not evaluated.
+    users left with no relevant item are not evaluated. Among equal scores the
+    lower item index ranks first, so the result does not depend on `ks`.
 
     Returns the mean of each metric over the evaluated users, keyed like
     ``"ndcg@10"``, plus ``"users"``, the number of evaluated users. With
@@ -258,7 +259,7 @@ def _top_k_hits(
         seen_rows = seen[batch]
         rows = np.repeat(np.arange(batch.size), np.diff(seen_rows.indptr))
         scores[torch.as_tensor(rows, device=device), torch.as_tensor(seen_rows.indices, device=device)] = -torch.inf
-        top_items = torch.topk(scores, k, dim=1).indices.cpu().numpy()
+        top_items = _top_k_items(scores, k).cpu().numpy()
 
     # A (user, item) pair is encoded as row * n_items + item, so one sorted
     # membership test covers the whole batch.
@@ -270,3 +271,20 @@ def _top_k_hits(
     )
     top_keys = np.arange(batch.size, dtype=np.int64)[:, None] * n_items + top_items
     return np.isin(top_keys, relevant_keys, assume_unique=False)
+
+
+def _top_k_items(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """Return the indices of the k highest scores of each row, breaking ties by the lower index.
+
+    ``torch.topk`` orders tied scores arbitrarily, and the order can change with
+    k. Rows with a tie inside the top k or at its boundary are re-ranked by a
+    stable sort, so that a popularity ranking gives the same list for every k.
+    """
+    values, indices = torch.topk(scores, k, dim=1)  # (users, k), sorted descending
+    tie_at_boundary = (scores >= values[:, -1:]).sum(dim=1) > k
+    tie_inside = (values[:, 1:] == values[:, :-1]).any(dim=1)
+    tied_rows = torch.nonzero(tie_at_boundary | tie_inside).squeeze(1)
+    if tied_rows.numel():
+        stable = torch.sort(scores[tied_rows], dim=1, descending=True, stable=True).indices[:, :k]
+        indices[tied_rows] = stable
+    return indices

@@ -1,0 +1,38 @@
+"""Shared fixtures: a model registry in a temporary folder that holds a real trained model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from genre_core.config import load_config, save_config
+
+TEST_EPOCHS = 2
+
+
+@pytest.fixture(scope="session")
+def trained_config(tmp_path_factory) -> Path:
+    """A config file whose registry, in a temporary folder, holds a model trained for two epochs.
+
+    The model is the default config (MovieLens-100k from recbole, all-MiniLM-L6-v2 text
+    vectors). Prepared data and cached text vectors are shared with the repository's
+    data/ and cache/ folders, so only the first test session on a machine encodes titles.
+    """
+    from genre_core.pipeline import train
+
+    root = tmp_path_factory.mktemp("genre")
+    config = load_config(None, {"training.epochs": TEST_EPOCHS, "paths.registry_dir": str(root / "models")})
+    train(config, progress=False)
+    path = root / "movielens.yaml"
+    save_config(config, path)
+    return path
+
+
+@pytest.fixture
+def empty_registry_config(tmp_path) -> Path:
+    """A config file whose registry folder holds no model."""
+    config = load_config(None, {"paths.registry_dir": str(tmp_path / "models")})
+    path = tmp_path / "movielens.yaml"
+    save_config(config, path)
+    return path
