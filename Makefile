@@ -14,7 +14,7 @@ PREPARED := data/ml-100k/dataset.json
 
 run: install prepare model
 	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true \
-		--browser.gatherUsageStats false
+		--browser.gatherUsageStats false --server.fileWatcherType none
 
 test: install test-deps prepare
 	$(BIN)/python -m pytest -ra
@@ -31,9 +31,9 @@ $(VENV)/.installed: requirements.txt pyproject.toml
 	touch $@
 
 test-deps: $(VENV)/.test-installed
-	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver || { \
-		echo "installing Debian chromium and chromium-driver for the browser tests"; \
-		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver; }
+	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && fc-list :lang=zh | grep -q . || { \
+		echo "installing Debian chromium, chromium-driver and a Chinese font for the browser tests"; \
+		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver fonts-wqy-microhei; }
 
 $(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
 	$(BIN)/python -m pip install -r requirements-test.txt

@@ -10,11 +10,15 @@ st.set_page_config(page_title="GENRE", page_icon=":material/movie:", layout="wid
 language_switch()
 st.sidebar.caption(t("app.config", path=config_label()))
 
+# The page scripts live in views/ because Streamlit 1.67 treats a pages/ folder
+# next to app.py as a legacy multipage app on a server's first run. That run
+# skips this file for a deep-linked page and resets the widgets drawn here.
 pages = [
     st.Page(
-        "pages/recommendations.py", title=t("nav.recommendations"), icon=":material/recommend:",
+        "views/recommendations.py", title=t("nav.recommendations"), icon=":material/recommend:",
         url_path="recommendations", default=True,
     ),
-    st.Page("pages/model.py", title=t("nav.model"), icon=":material/model_training:", url_path="model"),
+    st.Page("views/model.py", title=t("nav.model"), icon=":material/model_training:", url_path="model"),
+    st.Page("views/feedback.py", title=t("feedback.nav"), icon=":material/thumbs_up_down:", url_path="feedback"),
 ]
 st.navigation(pages).run()

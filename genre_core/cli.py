@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import logging
 import sys
@@ -12,6 +13,11 @@ from genre_core.config import DEFAULT_CONFIG, load_config
 from genre_core.data.splits import PROTOCOLS
 
 log = logging.getLogger("genre_core")
+
+# Modules that add subcommands: each has `add_commands(commands, common)`, which adds
+# parsers with `set_defaults(handler=FUNCTION)`; the handler takes the parsed
+# arguments and returns a JSON-serialisable dict.
+EXTENSIONS: list[str] = ["genre_core.cli_feedback", "genre_core.cli_explain"]
 
 # Errors that are the user's to fix: printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, LookupError, FileNotFoundError, RuntimeError, PermissionError)
@@ -39,6 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--k", type=int, default=10, help="number of items (default: %(default)s)")
     recommend.add_argument("--version", help="model version (default: the active one)")
     recommend.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the config's training.device)")
+
+    for module_name in EXTENSIONS:
+        importlib.import_module(module_name).add_commands(commands, common)
     return parser
 
 
@@ -49,7 +58,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr,
     )
     try:
-        result = COMMANDS[args.command](args)
+        handler = getattr(args, "handler", None) or COMMANDS[args.command]
+        result = handler(args)
     except USER_ERRORS as error:
         print(f"genre {args.command}: error: {error}", file=sys.stderr)
         return 2

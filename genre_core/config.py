@@ -68,7 +68,7 @@ class TextConfig:
 
 @dataclass
 class ModelConfig:
-    dim: int = field(default=64, metadata=_range(4, 4096))
+    dim: int = field(default=128, metadata=_range(4, 4096))
     modalities: list[Literal["text", "tabular", "id"]] = field(
         default_factory=lambda: ["text", "tabular", "id"]
     )
@@ -85,14 +85,16 @@ class ModelConfig:
 
 @dataclass
 class TrainingConfig:
-    epochs: int = field(default=60, metadata=_range(1, 10_000))
+    epochs: int = field(default=80, metadata=_range(1, 10_000))
     batch_size: int = field(default=64, metadata=_range(1, 1_000_000))
-    learning_rate: float = field(default=2e-3, metadata=_range(1e-6, 1.0))
+    learning_rate: float = field(default=4e-3, metadata=_range(1e-6, 1.0))
     weight_decay: float = field(default=0.0, metadata=_range(0.0, 1.0))
     # Share of each user's training items fed to the user tower as history in a
     # step; the rest are the targets, so the model never sees a target in its input.
-    history_keep: float = field(default=0.8, metadata=_range(0.05, 0.95))
-    patience: int = field(default=8, metadata=_range(1, 10_000))
+    history_keep: float = field(default=0.5, metadata=_range(0.05, 0.95))
+    patience: int = field(default=20, metadata=_range(1, 10_000))
+    # cosine: the learning rate decays to zero over `epochs` (one cycle, no restarts).
+    lr_schedule: Literal["constant", "cosine"] = "cosine"
     device: str = "auto"
 
 
@@ -131,6 +133,24 @@ class PathsConfig:
 
 
 @dataclass
+class FeedbackConfig:
+    # Any SQLAlchemy URL (for example postgresql+psycopg://user@host/genre);
+    # null stores labels in SQLite at <paths.data_dir>/feedback.sqlite.
+    database_url: str | None = None
+    # Largest drop in validation NDCG@10 that still lets a retrained model be promoted.
+    tolerance: float = field(default=0.01, metadata=_range(0.0, 1.0))
+    # Share of the training users whose original interactions are replayed in fine-tuning.
+    replay_fraction: float = field(default=0.2, metadata=_range(0.0, 1.0))
+    epochs: int = field(default=5, metadata=_range(1, 1000))
+    learning_rate: float = field(default=1e-3, metadata=_range(1e-6, 1.0))
+    # Weight of the loss term that moves labelled items up (relevant) or down (irrelevant).
+    label_weight: float = field(default=1.0, metadata=_range(0.0, 1000.0))
+    # Lowest and highest rating a label may carry.
+    rating_min: float = 1.0
+    rating_max: float = 5.0
+
+
+@dataclass
 class Config:
     name: str = "movielens"
     seed: int = 0
@@ -141,6 +161,7 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
+    feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

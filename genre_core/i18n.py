@@ -24,6 +24,8 @@ from genre_core.config import PROJECT_ROOT
 log = logging.getLogger(__name__)
 
 TRANSLATIONS_FILE = PROJECT_ROOT / "assets" / "translations.yaml"
+# Each workbench area may keep its keys in a file of its own here; all files form one table.
+TRANSLATIONS_FOLDER = PROJECT_ROOT / "assets" / "translations"
 LANGUAGES = {"en": "English", "zh": "简体中文"}
 DEFAULT_LANGUAGE = "en"
 
@@ -54,8 +56,25 @@ def load_translations(path: Path = TRANSLATIONS_FILE) -> dict[str, dict[str, str
     return table
 
 
+@functools.lru_cache(maxsize=1)
+def translation_table() -> dict[str, dict[str, str]]:
+    """The one translation table: the main file merged with every file in the translations folder.
+
+    A key defined in two files raises ValueError naming both files.
+    """
+    table = dict(load_translations(TRANSLATIONS_FILE))
+    origin = {key: TRANSLATIONS_FILE for key in table}
+    for path in sorted(TRANSLATIONS_FOLDER.glob("*.yaml")) if TRANSLATIONS_FOLDER.is_dir() else []:
+        for key, texts in load_translations(path).items():
+            if key in table:
+                raise ValueError(f"translation key {key!r} is defined in both {origin[key]} and {path}; keep one")
+            table[key] = texts
+            origin[key] = path
+    return table
+
+
 def has_translation(key: str) -> bool:
-    return key in load_translations()
+    return key in translation_table()
 
 
 def translate(key: str, lang: str, **kwargs) -> str:
@@ -64,9 +83,12 @@ def translate(key: str, lang: str, **kwargs) -> str:
     An unknown key raises KeyError. A language without a text for the key
     falls back to English and logs a warning.
     """
-    table = load_translations()
+    table = translation_table()
     if key not in table:
-        raise KeyError(f"translation key {key!r} not found in {TRANSLATIONS_FILE}; add it with an 'en' and a 'zh' text")
+        raise KeyError(
+            f"translation key {key!r} not found in {TRANSLATIONS_FILE} or {TRANSLATIONS_FOLDER}; "
+            "add it with an 'en' and a 'zh' text"
+        )
     texts = table[key]
 
     if not texts.get(lang):

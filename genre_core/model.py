@@ -102,10 +102,8 @@ class UserTower(nn.Module):
         attention = torch.softmax(logits.masked_fill(~valid.unsqueeze(1), float("-inf")), dim=-1)
         attended = torch.einsum("bhl,blhd->bhd", self.dropout(attention), values.view(size, -1, self.heads, head_dim))
 
-        # Sum over the history scaled by 1/sqrt(length), as in the L2-normalised input of Mult-DAE:
-        # it keeps a signal of how much the user has seen, which a plain mean would drop.
-        pooled = values[:, 1:].sum(1) / weights.sum(1, keepdim=True).clamp(min=1.0).sqrt()
-        return self.out(torch.cat([attended.reshape(size, dim), pooled, attributes], -1))
+        mean = values[:, 1:].sum(1) / weights.sum(1, keepdim=True).clamp(min=1.0)
+        return self.out(torch.cat([attended.reshape(size, dim), mean, attributes], -1))
 
 
 class GenreModel(nn.Module):

@@ -136,7 +136,7 @@ class Recommender:
             batch = self.inputs.user_batch([position], [past], self.config.model.max_history, self.device)
             scores = self.model.score(self.model.user_vectors(self.item_vectors, batch), self.item_vectors)[0]
             if exclude_seen and len(past):
-                scores[torch.as_tensor(past.items, device=self.device)] = float("-inf")
+                scores[torch.as_tensor(np.array(past.items), device=self.device)] = float("-inf")
             available = int(torch.isfinite(scores).sum())
             top = torch.topk(scores, min(k, available))
             indices, values = top.indices.cpu().numpy(), top.values.cpu().numpy()

@@ -128,9 +128,13 @@ class Trainer:
             model.parameters(), lr=config.training.learning_rate, weight_decay=config.training.weight_decay
         )
 
+        steps_per_epoch = -(-len(self._training_users(dataset)) // config.training.batch_size)
+        scheduler = None
+        if config.training.lr_schedule == "cosine":
+            scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, T_max=config.training.epochs * steps_per_epoch)
         train_histories = build_histories(self.split.train, dataset.n_users)
         evaluator = ValidationScorer(config, dataset, self.split, inputs, train_histories, self.device)
-        users = np.array([user for user, past in enumerate(train_histories) if len(past) >= 1])
+        users = self._training_users(dataset)
         rng = np.random.default_rng(config.seed)
         item_inputs = inputs.item_inputs(self.device)
 
@@ -153,6 +157,8 @@ class Trainer:
                 optimiser.zero_grad(set_to_none=True)
                 loss.backward()
                 optimiser.step()
+                if scheduler is not None:
+                    scheduler.step()
                 losses.append(loss.item())
 
             metrics = evaluator.evaluate(model)
@@ -183,6 +189,10 @@ class Trainer:
             device=str(self.device), curve=curve, stopped_early=bad_epochs >= config.training.patience,
             cancelled=self.cancel.is_set(),
         )
+
+    def _training_users(self, dataset: Dataset) -> np.ndarray:
+        """Users with at least one training interaction."""
+        return np.unique(self.split.train["user_idx"].to_numpy())
 
     def _training_batch(
         self, inputs: ModelInputs, histories: list[History], users: np.ndarray, rng: np.random.Generator

@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import socket
 import subprocess
 import sys
@@ -28,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from genre_core.benchmarks import machine_description, write_section  # noqa: E402
 from genre_core.config import DEFAULT_CONFIG, load_config  # noqa: E402
 from genre_core.pipeline import evaluate, train  # noqa: E402
 from genre_core.service import Recommender  # noqa: E402
@@ -44,20 +44,6 @@ RECBOLE_REFERENCE = {"BPR (RecBole quick start)": {
     "recall@10": 0.2368, "mrr@10": 0.4519, "ndcg@10": 0.2768, "hit@10": 0.7614, "precision@10": 0.1901,
 }}
 COLUMNS = ["ndcg@10", "recall@10", "precision@10", "mrr@10", "hit@10", "ndcg@20", "recall@20"]
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
-    return f"{cpu}, {os.cpu_count()} cores, {memory:.0f} GiB, {gpu}; Python {platform.python_version()}, torch {torch.__version__}"
 
 
 def metrics_table(results: dict, reference: dict) -> list[str]:
@@ -144,20 +130,20 @@ def main() -> None:
         peak = None if args.skip_app else app_peak_memory(tmp_config)
 
     lines = [
-        "# Benchmarks",
+        "## Workbench: ranking quality, training and serving",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {machine_description()}.",
         f"Command: `.venv/bin/python scripts/benchmark.py --config {Path(args.config).relative_to(ROOT) if Path(args.config).resolve().is_relative_to(ROOT) else args.config}`"
         f" ({time.strftime('%Y-%m-%d')}). Data: MovieLens-100k from recbole 1.2.1.",
         "",
         "All metrics are full-ranking: every item is scored and the user's training (and validation) items are removed.",
         "Baselines are fitted in the same run on the same split; published numbers come from other runs and are context only.",
         "",
-        "## msr protocol (per-user random 75/25, top-10)",
+        "### msr protocol (per-user random 75/25, top-10)",
         "",
         *metrics_table(results["msr"], MSR_REFERENCE),
         "",
-        "## temporal protocol (leave the last interaction of each user out)",
+        "### temporal protocol (leave the last interaction of each user out)",
         "",
         *metrics_table(results["temporal"], {}),
         "",
@@ -165,7 +151,7 @@ def main() -> None:
         "",
         *metrics_table({}, RECBOLE_REFERENCE),
         "",
-        "## Training and serving",
+        "### Training and serving",
         "",
         "| measure | value |",
         "|---|---|",
@@ -182,8 +168,7 @@ def main() -> None:
         "",
     ]
     text = "\n".join(lines)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(text)
+    write_section("workbench", text, Path(args.out))
     print(text)
 
 

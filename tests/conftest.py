@@ -1,4 +1,4 @@
-"""Shared fixtures: a model registry in a temporary folder that holds a real trained model."""
+"""Shared fixtures: a model registry in a temporary folder that contains a real trained model."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ import pytest
 
 from genre_core.config import load_config, save_config
 
-TEST_EPOCHS = 2
+# Enough epochs (with the default cosine schedule) to beat most-popular on validation.
+TEST_EPOCHS = 12
 
 
 @pytest.fixture(scope="session")
 def trained_config(tmp_path_factory) -> Path:
-    """A config file whose registry, in a temporary folder, holds a model trained for two epochs.
+    """A config file whose registry, in a temporary folder, contains a model trained for TEST_EPOCHS epochs.
 
     The model is the default config (MovieLens-100k from recbole, all-MiniLM-L6-v2 text
     vectors). Prepared data and cached text vectors are shared with the repository's
@@ -31,7 +32,7 @@ def trained_config(tmp_path_factory) -> Path:
 
 @pytest.fixture
 def empty_registry_config(tmp_path) -> Path:
-    """A config file whose registry folder holds no model."""
+    """A config file whose registry folder contains no model."""
     config = load_config(None, {"paths.registry_dir": str(tmp_path / "models")})
     path = tmp_path / "movielens.yaml"
     save_config(config, path)

@@ -4,39 +4,21 @@ from __future__ import annotations
 
 import pandas as pd
 import pytest
-from streamlit.runtime.pages_manager import PagesManager
 from streamlit.testing.v1 import AppTest
-from streamlit.testing.v1 import app_test as app_test_module
 
 from genre_core.config import PROJECT_ROOT, load_config
 from genre_core.i18n import translate
 from genre_core.registry import ModelRegistry
 
 APP = PROJECT_ROOT / "app.py"
-PAGES = ["pages/recommendations.py", "pages/model.py"]
+PAGES = ["views/recommendations.py", "views/model.py"]
 # The first run imports torch and loads the model; later runs reuse the cached recommender.
 TIMEOUT = 60
 
 
-class _NavigationPagesManager(PagesManager):
-    """PagesManager that keeps the st.navigation mode a real server switches to after the first run.
-
-    NOTE: AppTest in Streamlit 1.67 resets PagesManager.uses_pages_directory before
-    every run, and a pages/ folder next to app.py then turns the legacy multipage
-    mode back on: from the second run on, AppTest runs the page file on its own,
-    without app.py and its sidebar. A server started with `streamlit run` keeps the
-    value that st.navigation set. Remove this class when AppTest keeps it too.
-    """
-
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        PagesManager.uses_pages_directory = False
-
-
 @pytest.fixture
 def serve(monkeypatch):
-    """Point the app at a config file and run AppTest the way `streamlit run` does."""
-    monkeypatch.setattr(app_test_module, "PagesManager", _NavigationPagesManager)
+    """Return a function that points the app at a config file."""
 
     def serve_config(config_path) -> None:
         monkeypatch.setenv("GENRE_CONFIG", str(config_path))
@@ -190,7 +172,7 @@ def test_unknown_user_error_in_chinese(app):
 
 def test_model_page_runs(app, trained_config):
     app.run()
-    app.switch_page("pages/model.py").run()
+    app.switch_page("views/model.py").run()
 
     assert not app.exception
     assert app.title[0].value == translate("model.title", "en")
@@ -200,7 +182,7 @@ def test_model_page_runs(app, trained_config):
 
 def test_model_page_metrics_table(app):
     app.run()
-    app.switch_page("pages/model.py").run()
+    app.switch_page("views/model.py").run()
 
     metrics = _table_with(app, translate("model.test", "en"))
     assert translate("model.valid", "en") in metrics.columns
@@ -210,7 +192,7 @@ def test_model_page_metrics_table(app):
 
 def test_model_page_training_curve(app):
     app.run()
-    app.switch_page("pages/model.py").run()
+    app.switch_page("views/model.py").run()
 
     charts = app.get("plotly_chart")
     assert len(charts) == 2
@@ -219,14 +201,20 @@ def test_model_page_training_curve(app):
 def test_model_page_in_chinese(app):
     app.run()
     app.radio(key="lang").set_value("zh").run()
-    app.switch_page("pages/model.py").run()
+    app.switch_page("views/model.py").run()
 
     assert not app.exception
     assert app.title[0].value == translate("model.title", "zh")
     assert app.radio(key="lang").value == "zh"
 
 
-# Page files on their own, and a registry without a model
+# Layout, page files on their own, and a registry without a model
+
+
+def test_no_legacy_pages_folder():
+    # Streamlit 1.67 runs a pages/ folder next to app.py as a legacy multipage app on
+    # a server's first run and in every AppTest run, bypassing app.py's st.navigation.
+    assert not (PROJECT_ROOT / "pages").exists(), "move page scripts to views/ and register them in app.py"
 
 
 @pytest.mark.parametrize("page", PAGES)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from genre_core.config import DEFAULT_CONFIG, PROJECT_ROOT, ConfigError, load_config
+from genre_core.config import DEFAULT_CONFIG, PROJECT_ROOT, Config, ConfigError, load_config
 from genre_core.pipeline import is_prepared, prepared_folder
 from genre_core.registry import ModelRegistry, RegistryError
 from genre_core.service import Recommender
@@ -18,18 +18,18 @@ log = logging.getLogger(__name__)
 
 CONFIG_ENV = "GENRE_CONFIG"
 
-# Errors of a missing package, missing or corrupt files, or a bad config:
-# the analyst gets a translated message and the library's text, never a traceback.
+# Errors of a missing package, missing or corrupt files, or an invalid config. The
+# analyst gets a translated message and the library's text, never a traceback.
 LOAD_ERRORS = (RegistryError, ConfigError, FileNotFoundError, LookupError, ValueError, OSError)
 
 
 def config_path() -> Path:
-    """The config file the app serves: $GENRE_CONFIG, else the default MovieLens config."""
+    """Return the config file the app serves: $GENRE_CONFIG, else the default MovieLens config."""
     return Path(os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG).expanduser().resolve()
 
 
 def config_label() -> str:
-    """The served config path, relative to the project root when it is inside it."""
+    """Return the served config path, relative to the project root when it is inside it."""
     path = config_path()
     return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
 
@@ -48,13 +48,15 @@ def require_recommender() -> Recommender:
         config = load_config(path)
         version = ModelRegistry.for_config(config).active_version()
     except (ConfigError, RegistryError) as error:
-        log.warning("cannot read config %s or its registry: %s", path, error)
+        log.warning("reading config %s or its registry failed: %s", path, error)
         _stop_with(t("load.config_invalid", path=path), error)
 
     if version is None:
         registry = ModelRegistry.for_config(config).root
+        log.warning("no trained model in %s (config %s)", registry, path)
         _stop_with(t("load.no_model", registry=registry, config=path))
-    if not is_prepared(config):
+    if not _is_prepared(config):
+        log.warning("data of config %s is not prepared in %s", path, prepared_folder(config))
         _stop_with(t("load.no_data", folder=prepared_folder(config), config=path))
 
     try:
@@ -66,9 +68,18 @@ def require_recommender() -> Recommender:
 
 
 def show_dataset_notice(recommender: Recommender) -> None:
-    """Say so on the page when the dataset's interactions are simulated."""
+    """Warn on the page when the dataset's interactions are simulated."""
     if recommender.dataset.simulated:
         st.warning(t("dataset.simulated", dataset=recommender.dataset.name), icon=":material/science:")
+
+
+def _is_prepared(config: Config) -> bool:
+    try:
+        return is_prepared(config)
+    except (OSError, ValueError) as error:
+        # A corrupt dataset.json counts as unprepared: `genre prepare` rewrites it.
+        log.warning("prepared data of config %s is unreadable: %s", config.name, error)
+        return False
 
 
 def _stop_with(message: str, error: Exception | None = None) -> None:

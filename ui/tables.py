@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
@@ -19,7 +20,7 @@ RANK_WIDTH = 56
 
 
 def attribute_label(name: str) -> str:
-    """The translated header of a column, or its own name for columns the table does not know."""
+    """Return the translated header of a column, or the column name when the table has no text for it."""
     key = f"column.{name}"
     return t(key) if has_translation(key) else name
 
@@ -32,6 +33,16 @@ def display_value(value: Any) -> str:
     return str(value)
 
 
+def display_time(iso_time: str | None) -> str:
+    """Show an ISO 8601 timestamp such as 2026-12-04T20:31:09+00:00 as 2026-12-04 20:31."""
+    if not iso_time:
+        return "—"
+    try:
+        return datetime.fromisoformat(iso_time).strftime("%Y-%m-%d %H:%M")
+    except ValueError:
+        return str(iso_time)
+
+
 def join_genres(frame: pd.DataFrame) -> pd.DataFrame:
     """Show multi-label genres as "Comedy, Drama" instead of the stored "Comedy|Drama"."""
     if GENRES not in frame.columns:
@@ -42,8 +53,22 @@ def join_genres(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def full_height(rows: int) -> int:
-    """The st.dataframe height in pixels that shows the header and `rows` rows without scrolling."""
+    """Return the st.dataframe height in pixels that shows the header and `rows` rows without scrolling."""
     return ROW_HEIGHT * (rows + 1) + 3
+
+
+def metric_order(names: pd.Index) -> pd.Index:
+    """Sort key for metric names such as "ndcg@10": by metric, then by cutoff k."""
+    def key(name: str) -> tuple[str, int]:
+        metric, _, cutoff = str(name).partition("@")
+        return metric, int(cutoff) if cutoff.isdigit() else 0
+
+    return pd.Index([key(name) for name in names])
+
+
+def epoch_tick(epochs: int) -> int:
+    """Distance between epoch ticks on a training-curve axis: whole epochs, at most about ten ticks."""
+    return max(1, math.ceil(epochs / 10))
 
 
 def column_config(columns: list[str]) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from genre_core.schema import GENRES, ITEM_ID, RATING, TITLE, USER_ID, YEAR
+from ui.feedback_widgets import thumbs_for_rows
 from ui.language import t
 from ui.model_loading import require_recommender, show_dataset_notice
 from ui.tables import attribute_label, column_config, display_value, full_height, join_genres
@@ -32,8 +33,8 @@ if not matches:
     )
     st.stop()
 
-# A new search selects its exact match (else its first match); otherwise the
-# analyst's own choice in the list stays.
+# A new search selects its exact match, or else its first match. Between
+# searches, the analyst's own choice in the list stays.
 if st.session_state.get("rec_user") not in matches or st.session_state.get("rec_searched") != query:
     st.session_state["rec_user"] = query.strip() if query.strip() in matches else matches[0]
     st.session_state["rec_searched"] = query
@@ -67,6 +68,7 @@ with top_column:
     columns = [column for column in TOP_K_COLUMNS if column in recommendations.items.columns]
     st.dataframe(recommendations.items[columns], hide_index=True, column_config=column_config(columns),
                  height=full_height(len(recommendations.items)), key="rec_top")
+    thumbs_for_rows(recommender, user_id, recommendations.items, key_prefix="rec_feedback")
 
 with history_column:
     st.subheader(t("rec.history_header"))

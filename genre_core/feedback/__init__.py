@@ -1,0 +1,1 @@
+"""Feedback: a durable label store, retraining jobs and the promotion guard."""

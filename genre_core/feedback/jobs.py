@@ -1,0 +1,188 @@
+"""Retraining jobs: one at a time, state in the database, progress and cancellation through it.
+
+One job at a time is enforced twice: an exclusive `flock` on a lock file
+(released by the kernel when the holding process dies, even by SIGKILL) and
+the jobs table, where a job still marked running after its process is gone
+is marked failed the next time a job starts or the jobs are listed.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import os
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from genre_core.feedback.database import store_error
+from genre_core.feedback.tables import jobs, migrate
+
+log = logging.getLogger(__name__)
+
+QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
+UNFINISHED = (QUEUED, RUNNING)
+JOB_COLUMNS = [column.name for column in jobs.columns]
+
+
+class JobConflictError(RuntimeError):
+    """A retraining job was requested while another one runs."""
+
+
+class JobCancelled(Exception):
+    """Raised inside a job when its cancellation was requested."""
+
+
+@dataclass
+class JobLock:
+    """An exclusive lock on a file, held for the lifetime of one job."""
+
+    path: Path
+    handle: Any = None
+
+    def acquire(self) -> bool:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(self.path, "a+")
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            return False
+        self.handle = handle
+        return True
+
+    def release(self) -> None:
+        if self.handle is not None:
+            fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
+            self.handle.close()
+            self.handle = None
+
+
+class JobStore:
+    def __init__(self, engine: Engine):
+        self.engine = engine
+        try:
+            migrate(engine)
+        except SQLAlchemyError as error:
+            raise store_error(error, engine, "open or migrate the jobs table") from error
+
+    def create_running(self, kind: str, lock: JobLock) -> int:
+        """Insert a running job owned by this process, or raise JobConflictError.
+
+        The caller holds no lock yet; this method acquires `lock` and keeps it
+        held on success, so the job must end with `finish` (which releases it).
+        """
+        if not lock.acquire():
+            running = self.unfinished()
+            detail = f" (job {running[0]['id']}, started {running[0]['started_at']})" if running else ""
+            raise JobConflictError(
+                f"a retraining job is already running{detail}; wait for it to finish or cancel it first"
+            )
+        try:
+            now = datetime.now(timezone.utc)
+            with self.engine.begin() as connection:
+                self._fail_orphans(connection, holding_lock=True)
+                job_id = connection.execute(insert(jobs).values(
+                    kind=kind, state=RUNNING, progress=0.0, message="starting", pid=os.getpid(),
+                    cancel_requested=False, created_at=now, started_at=now,
+                )).inserted_primary_key[0]
+        except SQLAlchemyError as error:
+            lock.release()
+            raise store_error(error, self.engine, "create a retraining job") from error
+        except BaseException:
+            lock.release()
+            raise
+        log.info("job %d (%s) started in process %d", job_id, kind, os.getpid())
+        return int(job_id)
+
+    def report(self, job_id: int, progress: float, message: str) -> None:
+        """Store progress (0 to 1) and raise JobCancelled when cancellation was requested."""
+        with self.engine.begin() as connection:
+            connection.execute(update(jobs).where(jobs.c.id == job_id).values(progress=float(progress), message=message))
+            cancel = connection.execute(select(jobs.c.cancel_requested).where(jobs.c.id == job_id)).scalar()
+        if cancel:
+            raise JobCancelled(f"job {job_id} was cancelled")
+
+    def finish(self, job_id: int, state: str, message: str, lock: JobLock | None = None,
+               version: str | None = None, result: dict[str, Any] | None = None) -> None:
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(update(jobs).where(jobs.c.id == job_id).values(
+                    state=state, message=message, finished_at=datetime.now(timezone.utc), result_version=version,
+                    progress=1.0 if state == SUCCEEDED else jobs.c.progress,
+                    result=None if result is None else json.dumps(result, default=str),
+                ))
+        finally:
+            if lock is not None:
+                lock.release()
+        log.info("job %d %s: %s", job_id, state, message)
+
+    def request_cancel(self, job_id: int) -> None:
+        with self.engine.begin() as connection:
+            changed = connection.execute(
+                update(jobs).where(jobs.c.id == job_id, jobs.c.state.in_(UNFINISHED)).values(cancel_requested=True)
+            ).rowcount
+        if changed == 0:
+            raise LookupError(f"job {job_id} is not running; nothing to cancel")
+        log.info("cancellation of job %d requested", job_id)
+
+    def get(self, job_id: int) -> dict[str, Any]:
+        with self.engine.begin() as connection:
+            row = connection.execute(select(jobs).where(jobs.c.id == job_id)).mappings().first()
+        if row is None:
+            raise LookupError(f"job {job_id} not found")
+        return _decoded(row)
+
+    def latest(self) -> dict[str, Any] | None:
+        self.fail_orphans()
+        with self.engine.begin() as connection:
+            row = connection.execute(select(jobs).order_by(jobs.c.id.desc()).limit(1)).mappings().first()
+        return None if row is None else _decoded(row)
+
+    def unfinished(self) -> list[dict[str, Any]]:
+        with self.engine.begin() as connection:
+            rows = connection.execute(select(jobs).where(jobs.c.state.in_(UNFINISHED)).order_by(jobs.c.id)).mappings().all()
+        return [_decoded(row) for row in rows]
+
+    def fail_orphans(self) -> int:
+        """Mark failed every unfinished job whose process no longer exists; return how many."""
+        with self.engine.begin() as connection:
+            return self._fail_orphans(connection, holding_lock=False)
+
+    def _fail_orphans(self, connection, holding_lock: bool) -> int:
+        # Holding the lock proves that no other job runs, whatever the pids say.
+        rows = connection.execute(select(jobs.c.id, jobs.c.pid).where(jobs.c.state.in_(UNFINISHED))).all()
+        orphans = [job_id for job_id, pid in rows if holding_lock or not _process_exists(pid)]
+        for job_id, pid in rows:
+            if job_id in orphans:
+                connection.execute(update(jobs).where(jobs.c.id == job_id).values(
+                    state=FAILED, finished_at=datetime.now(timezone.utc),
+                    message=f"process {pid} ended before the job finished (killed or crashed); nothing was promoted",
+                ))
+                log.warning("job %d was left running by process %s, which is gone; marked failed", job_id, pid)
+        return len(orphans)
+
+
+def _process_exists(pid: int | None) -> bool:
+    # NOTE: pids are only meaningful on this machine; a job started on another host looks orphaned here.
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _decoded(row) -> dict[str, Any]:
+    record = dict(row)
+    record["result"] = json.loads(record["result"]) if record.get("result") else None
+    return record
