@@ -6,6 +6,10 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app
+# NOTE: PyPI's torch==2.13.0 wheel for Linux is a CUDA build of several GB. For a
+# CPU-only image, point PIP_EXTRA_INDEX_URL at a CPU wheel index when building.
+ARG PIP_EXTRA_INDEX_URL=
+ENV PIP_EXTRA_INDEX_URL=${PIP_EXTRA_INDEX_URL}
 COPY requirements.txt requirements-test.txt pyproject.toml Makefile README.md ./
 COPY genre_core ./genre_core
 RUN make install PYTHON=python3.11

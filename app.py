@@ -20,5 +20,7 @@ pages = [
     ),
     st.Page("views/model.py", title=t("nav.model"), icon=":material/model_training:", url_path="model"),
     st.Page("views/feedback.py", title=t("feedback.nav"), icon=":material/thumbs_up_down:", url_path="feedback"),
+    st.Page("views/attributions.py", title=t("attr.nav"), icon=":material/insights:", url_path="attributions"),
+    st.Page("views/causal.py", title=t("causal.nav"), icon=":material/account_tree:", url_path="causal"),
 ]
 st.navigation(pages).run()

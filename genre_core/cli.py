@@ -17,7 +17,7 @@ log = logging.getLogger("genre_core")
 # Modules that add subcommands: each has `add_commands(commands, common)`, which adds
 # parsers with `set_defaults(handler=FUNCTION)`; the handler takes the parsed
 # arguments and returns a JSON-serialisable dict.
-EXTENSIONS: list[str] = ["genre_core.cli_feedback", "genre_core.cli_explain"]
+EXTENSIONS: list[str] = ["genre_core.cli_feedback", "genre_core.cli_explain", "genre_core.cli_causal"]
 
 # Errors that are the user's to fix: printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, LookupError, FileNotFoundError, RuntimeError, PermissionError)
@@ -127,8 +127,8 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
         return
     for key, value in result.items():
         if isinstance(value, dict):
-            shown = ", ".join(f"{name}={number:.4f}" if isinstance(number, float) else f"{name}={number}" for name, number in value.items())
-            print(f"{key}: {shown}")
+            fields = [f"{name}={number:.4f}" if isinstance(number, float) else f"{name}={number}" for name, number in value.items()]
+            print(f"{key}: {', '.join(fields)}")
         else:
             print(f"{key}: {value}")
 

@@ -107,18 +107,16 @@ def _models_list(args) -> dict[str, Any]:
     from genre_core.registry import ModelRegistry
 
     registry = ModelRegistry.for_config(load_config(args.config))
-    return {
-        "active": registry.active_version(),
-        "versions": [
-            {
-                "version": info.version, "active": info.active, "created_at": info.created_at,
-                "source": info.meta.get("source"), "status": "active" if info.active else ("candidate" if info.meta.get("status") == "candidate" else "inactive"),
-                "valid_ndcg@10": info.meta.get("metrics", {}).get("valid", {}).get("ndcg@10"),
-                "guard": info.meta.get("guard"),
-            }
-            for info in registry.versions()
-        ],
-    }
+    versions = []
+    for info in registry.versions():
+        status = "candidate" if info.meta.get("status") == "candidate" else "inactive"
+        versions.append({
+            "version": info.version, "active": info.active, "created_at": info.created_at,
+            "source": info.meta.get("source"), "status": "active" if info.active else status,
+            "valid_ndcg@10": info.meta.get("metrics", {}).get("valid", {}).get("ndcg@10"),
+            "guard": info.meta.get("guard"),
+        })
+    return {"active": registry.active_version(), "versions": versions}
 
 
 def _promote(args) -> dict[str, Any]:

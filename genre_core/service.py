@@ -1,4 +1,4 @@
-"""Serving: load a registered model, precompute item vectors, answer top-k requests."""
+"""Serving: load a registered model, precompute item vectors, serve top-k requests."""
 
 from __future__ import annotations
 
@@ -99,7 +99,7 @@ class Recommender:
         return {key: (None if pd.isna(value) else value) for key, value in row.items()}
 
     def history(self, user_id: str) -> pd.DataFrame:
-        """The user's interactions, newest first, with the item's title, year and genres."""
+        """Return the user's interactions, newest first, with the item's title, year and genres."""
         position = self.dataset.user_position(user_id)
         frame = self.dataset.interactions[self.dataset.interactions["user_idx"] == position]
         frame = frame.sort_values(TIMESTAMP, ascending=False)

@@ -22,7 +22,6 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -114,6 +113,7 @@ def main() -> None:
     parser.add_argument("--out", default=str(ROOT / "docs" / "benchmarks.md"))
     args = parser.parse_args()
     config_path = Path(args.config).resolve()
+    load_start = os.getloadavg()[0]
 
     with tempfile.TemporaryDirectory() as registry:
         config = load_config(config_path, {"paths.registry_dir": registry})
@@ -160,6 +160,7 @@ def main() -> None:
         f"| one user's top-10, p95 | {p95:.2f} ms |",
         f"| scoring device | {recommender.device} |",
         f"| app server peak memory (recommendations page loaded in Chromium) | {'not measured' if peak is None else f'{peak:.0f} MiB'} |",
+        f"| load average of the machine at start and end (other processes share the cores) | {load_start:.1f}, {os.getloadavg()[0]:.1f} |",
         "",
         "Settings: " + json.dumps({
             "genre": {"model": config.model.__dict__, "training": config.training.__dict__},

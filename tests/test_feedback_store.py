@@ -220,3 +220,8 @@ def test_job_of_live_process_left_running(db_path, tmp_path):
 
 def test_rating_range_midpoint():
     assert RatingRange(1.0, 5.0).midpoint == 3.0
+
+
+def test_rating_range_rejects_inverted_bounds():
+    with pytest.raises(ValueError, match=r"invalid rating range \[5.0, 1.0\]"):
+        RatingRange(5.0, 1.0)

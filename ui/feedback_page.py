@@ -126,9 +126,10 @@ def versions_section() -> None:
     rows = []
     for info in registry.versions():
         meta = info.meta
+        status = "active" if info.active else ("candidate" if meta.get("status") == "candidate" else "inactive")
         rows.append({
             t("feedback.column_version"): info.version,
-            t("feedback.column_status"): t("feedback.status_active") if info.active else t(f"feedback.status_{'candidate' if meta.get('status') == 'candidate' else 'inactive'}"),
+            t("feedback.column_status"): t(f"feedback.status_{status}"),
             t("feedback.column_source"): meta.get("source", ""),
             t("feedback.column_created"): display_time(meta.get("created_at")),
             t("feedback.column_ndcg"): meta.get("metrics", {}).get("valid", {}).get("ndcg@10"),

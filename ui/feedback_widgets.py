@@ -28,7 +28,7 @@ def _open_store(path: str, _recommender: Recommender, version: str) -> FeedbackS
 
 
 def feedback_store(recommender: Recommender) -> FeedbackStore | None:
-    """The label store of the served config, or None after drawing why it cannot be opened."""
+    """Return the label store of the served config, or None after drawing why it cannot be opened."""
     try:
         return _open_store(str(config_path()), recommender, recommender.version)
     except FeedbackStoreError as error:
@@ -37,7 +37,7 @@ def feedback_store(recommender: Recommender) -> FeedbackStore | None:
 
 
 def analyst_name() -> str | None:
-    """The logged-in user's name, else the name typed once in this session (None until typed)."""
+    """Return the logged-in user's name, else the name typed once in this session (None until typed)."""
     user = getattr(st, "user", None)
     try:
         if user is not None and user.is_logged_in:
@@ -64,30 +64,42 @@ def thumbs_for_rows(recommender: Recommender, user_id: str, items: pd.DataFrame,
         analyst = analyst_name()
         if analyst is None:
             return
-        reason = st.text_input(t("feedback.reason_label"), key=f"{key_prefix}_reason", help=t("feedback.reason_help"))
+        reason_key = f"{key_prefix}_reason"
+        st.text_input(t("feedback.reason_label"), key=reason_key, help=t("feedback.reason_help"))
         for row in items.itertuples(index=False):
             item_id = str(getattr(row, ITEM_ID))
             title_column, up_column, down_column = st.columns([8, 1, 1], vertical_alignment="center")
             title_column.write(f"{row.rank}. {getattr(row, TITLE, item_id)}")
             for column, label, icon in ((up_column, RELEVANT, ":material/thumb_up:"), (down_column, IRRELEVANT, ":material/thumb_down:")):
-                if column.button(icon, key=f"{key_prefix}_{label}_{user_id}_{item_id}", help=t(f"feedback.{label}_help")):
-                    save_label(store, user_id, item_id, label, analyst, reason, recommender.version, int(row.rank))
+                # The label is saved in the button's callback, before the script reruns and draws the confirmation.
+                column.button(
+                    icon, key=f"{key_prefix}_{label}_{user_id}_{item_id}", help=t(f"feedback.{label}_help"),
+                    on_click=save_label,
+                    args=(store, user_id, item_id, label, analyst, reason_key, recommender.version, int(row.rank)),
+                )
         show_saved()
 
 
-def save_label(store: FeedbackStore, user_id: str, item_id: str, label: str, analyst: str, reason: str | None,
+def save_label(store: FeedbackStore, user_id: str, item_id: str, label: str, analyst: str, reason_key: str,
                version: str, rank: int | None) -> int | None:
-    """Commit one label; the confirmation is set only after the commit returned."""
+    """Commit one label; the confirmation is stored only after the commit returned."""
+    reason = st.session_state.get(reason_key)
     try:
         label_id = store.add(user_id, item_id, label, analyst, reason=reason, model_version=version, rank=rank)
     except (ValueError, LookupError, FeedbackStoreError) as error:
-        st.error(t("feedback.save_failed", error=error), icon=":material/error:")
+        st.session_state[SAVED_KEY] = ("error", t("feedback.save_failed", error=error))
         return None
-    st.session_state[SAVED_KEY] = t("feedback.saved", id=label_id, item_id=item_id, label=t(f"feedback.label_{label}"), user_id=user_id)
+    text = t("feedback.saved", id=label_id, item_id=item_id, label=t(f"feedback.label_{label}"), user_id=user_id)
+    st.session_state[SAVED_KEY] = ("success", text)
     return label_id
 
 
 def show_saved() -> None:
-    message = st.session_state.pop(SAVED_KEY, None)
-    if message:
-        st.success(message, icon=":material/check_circle:")
+    outcome = st.session_state.pop(SAVED_KEY, None)
+    if outcome is None:
+        return
+    kind, text = outcome
+    if kind == "success":
+        st.success(text, icon=":material/check_circle:")
+    else:
+        st.error(text, icon=":material/error:")

@@ -3,6 +3,7 @@
 import streamlit as st
 
 from genre_core.schema import GENRES, ITEM_ID, RATING, TITLE, USER_ID, YEAR
+from ui.attributions import explain_link
 from ui.feedback_widgets import thumbs_for_rows
 from ui.language import t
 from ui.model_loading import require_recommender, show_dataset_notice
@@ -69,6 +70,7 @@ with top_column:
     st.dataframe(recommendations.items[columns], hide_index=True, column_config=column_config(columns),
                  height=full_height(len(recommendations.items)), key="rec_top")
     thumbs_for_rows(recommender, user_id, recommendations.items, key_prefix="rec_feedback")
+    explain_link(user_id, recommendations.items)
 
 with history_column:
     st.subheader(t("rec.history_header"))

@@ -34,7 +34,7 @@ class AnalysisSettings:
     estimators: tuple[str, ...] = DEFAULT_ESTIMATORS
     refute_with: str | None = None  # the estimator the refuters test (default: the first one)
     refuters: tuple[str, ...] = REFUTERS
-    bootstrap: int = 30
+    bootstrap: int = 20
     simulations: int = 5
     segments: tuple[str, ...] = SEGMENT_COLUMNS
     min_segment_rows: int = MIN_SEGMENT_ROWS
@@ -86,6 +86,9 @@ def prepare_data(table: pd.DataFrame, question: Question, estimators) -> tuple[p
     for column in used:
         if checks.is_binary(data[column]):
             data[column] = data[column].astype(int)
+        elif column not in (question.treatment, question.outcome) and data[column].std() > 0:
+            # Standardised confounders keep the effect unchanged and let the propensity model converge quickly.
+            data[column] = (data[column] - data[column].mean()) / data[column].std()
     return data, graph
 
 
@@ -114,8 +117,11 @@ def analyse(table: pd.DataFrame, question: Question, settings: AnalysisSettings 
 
         refuted = settings.refute_with or settings.estimators[0]
         report(0.6, f"refute:{refuted}")
-        summary, result, fitted_model = results[refuted]
-        refutations = refute(fitted_model, estimand, result, summary.half_width, settings.simulations,
+        summary, result, _ = results[refuted]
+        # The refuters get a model on clean data: a propensity estimator leaves its fitted
+        # propensity_score column in its model's data, and a placebo run would reuse it.
+        clean_model = CausalModel(data=data.copy(), treatment=treatment, outcome=outcome, graph=graph)
+        refutations = refute(clean_model, estimand, result, summary.half_width, settings.simulations,
                              settings.seed, settings.refuters)
 
         report(0.85, "segments")

@@ -45,10 +45,10 @@ ESTIMATORS: dict[str, EstimatorSpec] = {
         binary_treatment=False,
     ),
     "propensity_score_weighting": EstimatorSpec(
-        "backdoor.propensity_score_weighting", "bootstrap percentile interval; p-value from the bootstrap standard error",
+        "backdoor.propensity_score_weighting", "normal interval and p-value from the bootstrap standard error",
     ),
     "propensity_score_matching": EstimatorSpec(
-        "backdoor.propensity_score_matching", "bootstrap percentile interval; p-value from the bootstrap standard error",
+        "backdoor.propensity_score_matching", "normal interval and p-value from the bootstrap standard error",
     ),
     "dml": EstimatorSpec(
         "backdoor.econml.dml.LinearDML", "EconML LinearDML asymptotic interval; p-value from its standard error",
@@ -115,8 +115,9 @@ def estimate(data: pd.DataFrame, graph, treatment: str, outcome: str, estimand, 
         p_value = _normal_p_value(value, (high - low) / (2 * Z_95))
     else:
         draws = _bootstrap(data, graph, treatment, outcome, estimand, name, bootstrap, seed)
-        low, high = np.percentile(draws, [2.5, 97.5])
-        p_value = _normal_p_value(value, float(np.std(draws, ddof=1)))
+        standard_error = float(np.std(draws, ddof=1))
+        low, high = value - Z_95 * standard_error, value + Z_95 * standard_error
+        p_value = _normal_p_value(value, standard_error)
     summary = Estimate(name, value, float(low), float(high), p_value, get_estimator(name).interval,
                        time.perf_counter() - start)
     log.info("%s: effect %.4f [%.4f, %.4f] in %.1f s", name, value, low, high, summary.seconds)

@@ -158,9 +158,10 @@ def _model_columns(table: pd.DataFrame, recommender) -> tuple[np.ndarray, np.nda
     """
     # NOTE: the registered model was trained on part of these same ratings, so its
     # weights still carry information about them; only its input history is cut.
-    order = table.sort_values(["user_idx", TIMESTAMP], kind="stable").index.to_numpy()
+    order = np.argsort(table["user_idx"].to_numpy(), kind="stable")  # by user, then by time
     users = table["user_idx"].to_numpy()[order]
-    position_in_user = table[USER_ACTIVITY].to_numpy()[order]
+    # Positions among the rows kept in the table (rows without a release year are gone).
+    position_in_user = table.groupby("user_idx").cumcount().to_numpy()[order]
     checkpoint = position_in_user // CHECKPOINT_RATINGS
 
     tasks = np.unique(np.stack([users, checkpoint], axis=1), axis=0)

@@ -151,7 +151,7 @@ def _next_ranked(recommender, user_index: int, item_index: int) -> int:
                                               recommender.device)
         vectors = recommender.item_vectors
         scores = recommender.model.score(recommender.model.user_vectors(vectors, batch), vectors)[0].cpu()
-    scores[torch.as_tensor(history.items)] = float("-inf")
+    scores[torch.tensor(history.items)] = float("-inf")
     scores[item_index] = scores[item_index] if np.isfinite(float(scores[item_index])) else float("inf")
     order = torch.argsort(scores, descending=True).tolist()
     position = order.index(item_index)
@@ -188,7 +188,9 @@ def _history_rows(recommender, problem, ig_history) -> list[dict]:
             "integrated_gradients": float(ig_history[position]),
             "leave_one_out": float(drops[position]),
         })
-    rows.sort(key=lambda row: row["integrated_gradients"], reverse=True)
+    # Leave-one-out is what removing the item does, so it orders the rows. IG on the history weights
+    # scales an item's value only: its attention key stays, so the two can disagree in sign.
+    rows.sort(key=lambda row: row["leave_one_out"], reverse=True)
     return rows
 
 

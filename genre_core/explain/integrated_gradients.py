@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Convergence:
-    """How well the attributions add up to F(x) - F(baseline)."""
+    """Closeness of the attributions' sum to F(x) - F(baseline), and the n_steps that reached it."""
 
     n_steps: int
     delta: float

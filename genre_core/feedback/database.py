@@ -1,9 +1,9 @@
 """Engine of the feedback database: SQLite by default, any SQLAlchemy URL from the config.
 
 Every SQLite connection runs in WAL mode with `synchronous=FULL`, so a
-committed transaction is on disk when the commit returns, and every
-transaction starts with `BEGIN IMMEDIATE`, so writers queue on the busy
-timeout instead of failing half-way with a lock upgrade error.
+committed transaction is on disk when the commit returns. Every transaction
+starts with `BEGIN IMMEDIATE`, so writers queue on the busy timeout instead
+of failing half-way with a lock upgrade error.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class FeedbackStoreError(RuntimeError):
 
 
 def database_url(config: Config) -> str:
-    """The configured `feedback.database_url`, else SQLite at <paths.data_dir>/feedback.sqlite."""
+    """Return the configured `feedback.database_url`, else SQLite at <paths.data_dir>/feedback.sqlite."""
     if config.feedback.database_url:
         return config.feedback.database_url
     return f"sqlite:///{config.paths.resolve('data_dir') / DATABASE_FILE}"
@@ -74,7 +74,7 @@ def describe(engine: Engine) -> str:
 
 
 def store_error(error: SQLAlchemyError, engine: Engine, action: str) -> FeedbackStoreError:
-    """Translate a database error into a message that says what to do; nothing was written."""
+    """Translate a database error into a message that names the fix. The failed transaction wrote nothing."""
     text = str(getattr(error, "orig", error)).lower()
     where = describe(engine)
     if "readonly" in text or "read-only" in text or "permission denied" in text:

@@ -1,9 +1,9 @@
 """Retraining jobs: one at a time, state in the database, progress and cancellation through it.
 
-One job at a time is enforced twice: an exclusive `flock` on a lock file
-(released by the kernel when the holding process dies, even by SIGKILL) and
-the jobs table, where a job still marked running after its process is gone
-is marked failed the next time a job starts or the jobs are listed.
+One job at a time is enforced twice. An exclusive `flock` on a lock file is
+released by the kernel when the holding process dies, even by SIGKILL. In the
+jobs table, a job still marked running after its process is gone is marked
+failed the next time a job starts or the latest job is read.
 """
 
 from __future__ import annotations
@@ -75,8 +75,8 @@ class JobStore:
     def create_running(self, kind: str, lock: JobLock) -> int:
         """Insert a running job owned by this process, or raise JobConflictError.
 
-        The caller holds no lock yet; this method acquires `lock` and keeps it
-        held on success, so the job must end with `finish` (which releases it).
+        This method acquires `lock` and keeps it held on success, so the job
+        must end with `finish`, which releases it.
         """
         if not lock.acquire():
             running = self.unfinished()
@@ -156,7 +156,7 @@ class JobStore:
             return self._fail_orphans(connection, holding_lock=False)
 
     def _fail_orphans(self, connection, holding_lock: bool) -> int:
-        # Holding the lock proves that no other job runs, whatever the pids say.
+        # Holding the lock proves that no other job runs, whatever pids the table stores.
         rows = connection.execute(select(jobs.c.id, jobs.c.pid).where(jobs.c.state.in_(UNFINISHED))).all()
         orphans = [job_id for job_id, pid in rows if holding_lock or not _process_exists(pid)]
         for job_id, pid in rows:

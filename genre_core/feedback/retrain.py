@@ -180,13 +180,14 @@ def _fine_tune(model, model_config, config, dataset, split, inputs, serving, lab
 
 
 def _candidates(model, inputs, serving, labels: LabelSet, max_history, device) -> dict[int, torch.Tensor]:
-    """Each labelled user's current top items, leaving out seen and labelled items."""
+    """Find each labelled user's current top items, leaving out seen and labelled items."""
     users = np.unique(labels.users)
     scores = serving_scores(model, inputs, serving, users, max_history, device)
     found = {}
     for row, user in enumerate(users):
         scores[row, torch.as_tensor(labels.items[labels.users == user], device=device)] = float("-inf")
-        found[int(user)] = torch.topk(scores[row], LABEL_CANDIDATES).indices
+        available = int(torch.isfinite(scores[row]).sum())
+        found[int(user)] = torch.topk(scores[row], max(1, min(LABEL_CANDIDATES, available))).indices
     return found
 
 

@@ -40,6 +40,12 @@ class RatingRange:
     minimum: float = 1.0
     maximum: float = 5.0
 
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.minimum) and math.isfinite(self.maximum) and self.minimum < self.maximum):
+            raise ValueError(
+                f"invalid rating range [{self.minimum}, {self.maximum}]; set feedback.rating_min below feedback.rating_max"
+            )
+
     @property
     def midpoint(self) -> float:
         return (self.minimum + self.maximum) / 2

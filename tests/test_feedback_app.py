@@ -1,0 +1,211 @@
+"""Feedback page and thumbs on recommendation rows, in AppTest and in Chromium, against the real model."""
+
+from __future__ import annotations
+
+import os
+import re
+import sqlite3
+import subprocess
+import sys
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+from streamlit.testing.v1 import AppTest
+
+from genre_core.config import PROJECT_ROOT, load_config
+from genre_core.feedback.jobs import JobLock
+from genre_core.feedback.runner import LOCK_FILE
+from genre_core.i18n import translate
+from genre_core.registry import ModelRegistry
+from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_for_health
+from test_feedback_retrain import copy_config
+
+APP = PROJECT_ROOT / "app.py"
+PAGE = "views/feedback.py"
+TIMEOUT = 90
+USER = "42"
+# The first page run loads the model; later steps wait for Streamlit reruns.
+PAGE_TIMEOUT_MS = 120_000
+# The browser waits this long for a retraining started from the page to finish.
+RETRAIN_TIMEOUT_MS = 240_000
+
+
+@pytest.fixture
+def config_path(trained_config, tmp_path):
+    return copy_config(trained_config, tmp_path)
+
+
+@pytest.fixture
+def app(monkeypatch, config_path) -> AppTest:
+    monkeypatch.setenv("GENRE_CONFIG", str(config_path))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.run()
+    return at.switch_page(PAGE).run()
+
+
+def _labels_on_disk(config_path) -> list[tuple]:
+    path = load_config(config_path).feedback.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        return connection.execute("SELECT user_id, item_id, label, analyst, undone FROM labels ORDER BY id").fetchall()
+
+
+def _start_labelling(at: AppTest) -> AppTest:
+    at.text_input(key="feedback_analyst_input").input("ann").run()
+    return at.text_input(key="feedback_queue_user").input(USER).run()
+
+
+def _queue_buttons(at: AppTest, label: str) -> list:
+    return [button for button in at.button if button.key and button.key.startswith(f"fbq_{label}_{USER}_")]
+
+
+def test_feedback_page_runs(app):
+    assert not app.exception
+    assert app.title[0].value == translate("feedback.title", "en")
+    assert [header.value for header in app.subheader] == [
+        translate(key, "en") for key in (
+            "feedback.queue_header", "feedback.labels_header", "feedback.retrain_header",
+            "feedback.versions_header", "feedback.comparison_header",
+        )
+    ]
+
+
+def test_label_saved_before_page_says_saved(app, config_path):
+    at = _start_labelling(app)
+    buttons = _queue_buttons(at, "irrelevant")
+    assert len(buttons) == 10
+    item_id = buttons[0].key.rsplit("_", 1)[1]
+
+    at = buttons[0].click().run()
+
+    saved = [message.value for message in at.success]
+    assert any(message.startswith("Saved label 1:") for message in saved), saved
+    assert _labels_on_disk(config_path) == [(USER, item_id, "irrelevant", "ann", 0)]
+    assert item_id not in [button.key.rsplit("_", 1)[1] for button in _queue_buttons(at, "irrelevant")]
+
+
+def test_undo_from_page(app, config_path):
+    at = _start_labelling(app)
+    at = _queue_buttons(at, "relevant")[0].click().run()
+    at = at.selectbox(key="feedback_undo_id").select(1).run()
+    at = at.button(key="feedback_undo").click().run()
+
+    assert _labels_on_disk(config_path)[0][-1] == 1
+    assert translate("feedback.undone", "en", id=1) in [message.value for message in at.success]
+
+
+def test_promote_and_rollback_from_page(app, config_path):
+    registry = ModelRegistry.for_config(load_config(config_path))
+    state, model_config, meta = registry.load()
+    registry.save(state, model_config, {**meta, "status": "candidate"}, activate=False)
+
+    at = app.run()
+    at = at.selectbox(key="feedback_promote_version").select("v0002").run()
+    at = at.button(key="feedback_promote").click().run()
+    assert registry.active_version() == "v0002"
+    assert not at.exception
+
+    at.button(key="feedback_rollback").click().run()
+    assert registry.active_version() == "v0001"
+
+
+def test_second_retraining_rejected(app, config_path):
+    lock = JobLock(ModelRegistry.for_config(load_config(config_path)).root / LOCK_FILE)
+    assert lock.acquire()
+    try:
+        at = app.button(key="feedback_retrain").click().run()
+    finally:
+        lock.release()
+    assert any("already running" in message.value for message in at.error)
+    assert ModelRegistry.for_config(load_config(config_path)).active_version() == "v0001"
+
+
+def test_thumbs_on_recommendations_page(monkeypatch, config_path):
+    monkeypatch.setenv("GENRE_CONFIG", str(config_path))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    at = at.text_input(key="rec_query").input(USER).run()
+    at = at.text_input(key="feedback_analyst_input").input("ann").run()
+    at = at.text_input(key="rec_feedback_reason").input("already seen").run()
+
+    down = [button for button in at.button if button.key and button.key.startswith(f"rec_feedback_irrelevant_{USER}_")]
+    assert len(down) == 10
+    at = down[2].click().run()
+
+    assert any(message.value.startswith("Saved label 1:") for message in at.success)
+    path = load_config(config_path).feedback.database_url.removeprefix("sqlite:///")
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT reason, rank FROM labels").fetchall() == [("already seen", 3)]
+
+
+# Browser
+
+
+@pytest.fixture
+def feedback_server(trained_config, tmp_path):
+    """`streamlit run app.py` on a free local port, serving a copy of the trained model with fast retraining."""
+    config_path = copy_config(trained_config, tmp_path, **{"feedback.epochs": 1, "feedback.replay_fraction": 0.05})
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_path = tmp_path / "streamlit.log"
+    command = [
+        sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
+        "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
+    ]
+    with open(log_path, "w", encoding="utf-8") as log:
+        server = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, "GENRE_CONFIG": str(config_path)},
+                                  stdout=log, stderr=subprocess.STDOUT)
+    try:
+        _wait_for_health(url, server, log_path)
+        yield url, config_path, log_path
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+@pytest.mark.browser
+def test_label_and_retrain_in_chromium(feedback_server):
+    if not CHROMIUM.is_file():
+        pytest.fail(f"{CHROMIUM} is missing; install it with `apt-get install -y --no-install-recommends chromium`")
+    url, config_path, log_path = feedback_server
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 1400})
+            page.set_default_timeout(PAGE_TIMEOUT_MS)
+            expect.set_options(timeout=PAGE_TIMEOUT_MS)
+            try:
+                _label_and_retrain(page, url)
+            except Exception:
+                screenshot = PROJECT_ROOT / "artifacts" / "browser" / "feedback_failure.png"
+                screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(screenshot), full_page=True)
+                print(f"screenshot: {screenshot}\nserver log:\n{log_path.read_text()}")
+                raise
+        finally:
+            browser.close()
+    assert ModelRegistry.for_config(load_config(config_path)).versions()[-1].version == "v0002"
+
+
+def _label_and_retrain(page: Page, url: str) -> None:
+    page.goto(f"{url}/feedback")
+    expect(page.get_by_role("heading", name=translate("feedback.title", "en"))).to_be_visible()
+    page.get_by_role("textbox", name=translate("feedback.analyst_label", "en")).fill("ann")
+    page.get_by_role("textbox", name=translate("feedback.analyst_label", "en")).press("Enter")
+    user = page.get_by_role("textbox", name=translate("feedback.queue_user", "en"))
+    user.fill(USER)
+    user.press("Enter")
+
+    page.locator(f"[class*='st-key-fbq_irrelevant_{USER}_'] button").first.click()
+    expect(page.get_by_text(re.compile(r"^Saved label 1:"))).to_be_visible()
+
+    page.get_by_role("button", name=translate("feedback.retrain_button", "en")).click()
+    finished = page.get_by_text(re.compile(r"^Job 1 succeeded: version v0002"))
+    expect(finished).to_be_visible(timeout=RETRAIN_TIMEOUT_MS)
+    # The page reruns once the job has finished, and the before/after view names the new version.
+    comparison = translate("feedback.comparison_caption", "en", version="v0002", base="v0001")
+    expect(page.get_by_text(comparison)).to_be_visible()
+    page.screenshot(path=str(PROJECT_ROOT / "artifacts" / "browser" / "feedback.png"), full_page=True)
