@@ -10,6 +10,7 @@ share of pairs whose Integrated Gradients shares add up to within 5% (relative c
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -148,6 +149,9 @@ inputs and baselines):
 Convergence of Integrated Gradients on {check["pairs"]} pairs, with n_steps raised 50 → 100 → 200 → 400
 until |delta| / |F(x) − F(baseline)| ≤ 5%: **{100 * check["within"]:.1f}%** of the pairs end within 5%
 (median relative delta {check["median"]:.4f}, p95 {check["p95"]:.4f}; {steps}).
+
+Load average (1 min) at the end of the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores. Latencies
+measured while other jobs share the cores are upper bounds.
 """
     print(markdown)
     if not args.no_write:

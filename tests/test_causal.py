@@ -90,7 +90,7 @@ def test_popularity_question_four_steps(table):
         "placebo_treatment_refuter", "random_common_cause", "data_subset_refuter", "dummy_outcome_refuter"]
     assert all(item["passed"] is not None for item in report["refutations"])
     assert {item["value"] for item in report["segments"]} == {"F", "M"}
-    assert report["model_sensitivity"]["value"] == pytest.approx(report["model_sensitivity"]["value"])
+    assert np.isfinite(report["model_sensitivity"]["value"])
 
 
 # Bad input

@@ -27,10 +27,10 @@ def test_attributions_in_chromium(server_url):  # noqa: F811
             page.set_default_timeout(EXPLAIN_TIMEOUT_MS)
             page.goto(f"{server_url}/attributions?user=42&item=1")
 
-            expect(page.get_by_role("heading", name=translate("attr.title", "en"))).to_be_visible()
-            expect(page.get_by_text(translate("attr.trust_header", "en"))).to_be_visible()
-            expect(page.get_by_text("add up to within").first).to_be_visible()
-            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3)
+            expect(page.get_by_role("heading", name=translate("attr.title", "en"))).to_be_visible(timeout=EXPLAIN_TIMEOUT_MS)
+            expect(page.get_by_text(translate("attr.trust_header", "en"))).to_be_visible(timeout=EXPLAIN_TIMEOUT_MS)
+            expect(page.get_by_text("add up to within").first).to_be_visible(timeout=EXPLAIN_TIMEOUT_MS)
+            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(3, timeout=EXPLAIN_TIMEOUT_MS)
 
             SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(SCREENSHOT), full_page=True)

@@ -83,7 +83,7 @@ def test_irrelevant_labels_leave_top10(config_path, dataset):
     assert (job["state"], job["result_version"]) == (SUCCEEDED, result.version)
 
 
-def test_guard_keeps_candidate_when_ndcg_drops(trained_config, tmp_path, dataset):
+def test_failed_guard_keeps_candidate(trained_config, tmp_path, dataset):
     # A negative tolerance can never be met, so the guard must keep the version as a candidate.
     config = load_config(copy_config(trained_config, tmp_path, **{"feedback.epochs": 1, "feedback.replay_fraction": 0.0}))
     config.feedback.tolerance = -1.0
