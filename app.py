@@ -1,11 +1,14 @@
 """GENRE workbench: `streamlit run app.py` (the config file comes from $GENRE_CONFIG)."""
 
+from pathlib import Path
+
 import streamlit as st
 
 from ui.language import language_switch, t
 from ui.model_loading import config_label
 
-st.set_page_config(page_title="GENRE", page_icon=":material/movie:", layout="wide")
+# A local icon file: a ":material/...:" page icon makes the browser fetch it from a font server.
+st.set_page_config(page_title="GENRE", page_icon=str(Path(__file__).parent / "assets" / "genre-icon.png"), layout="wide")
 
 language_switch()
 st.sidebar.caption(t("app.config", path=config_label()))

@@ -13,6 +13,7 @@ import dataclasses
 import math
 import types
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -182,6 +183,8 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
         raise ConfigError(f"config file {path} is not valid YAML: {error}") from error
     if not isinstance(raw, dict):
         raise ConfigError(f"config file {path} must hold a mapping of sections, got {type(raw).__name__}")
+    if not raw:
+        warnings.warn(f"config file {path} is empty; every setting takes its built-in default", stacklevel=2)
     for dotted, value in (overrides or {}).items():
         _set_dotted(raw, dotted, value)
     return from_dict(raw)
