@@ -42,13 +42,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     recommend = commands.add_parser("recommend", parents=[common], help="top-k items for one user")
     recommend.add_argument("--user", required=True, help="user ID")
-    recommend.add_argument("--k", type=int, default=10, help="number of items (default: %(default)s)")
+    recommend.add_argument("--k", type=_positive_int, default=10, help="number of items (default: %(default)s)")
     recommend.add_argument("--version", help="model version (default: the active one)")
     recommend.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the config's training.device)")
 
     for module_name in EXTENSIONS:
         importlib.import_module(module_name).add_commands(commands, common)
     return parser
+
+
+def _positive_int(text: str) -> int:
+    """Parse a count from the command line, rejecting zero and negatives before any model loads."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid integer {text!r}; give a whole number such as 10") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"invalid count {value}; give a number of at least 1")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -266,3 +266,13 @@ def test_simulated_dataset_notice(simulated, shown):
     assert len(at.warning) == shown
     if shown:
         assert "planted" in at.warning[0].value
+
+
+def test_language_comes_from_query_parameter(trained_config, monkeypatch):
+    monkeypatch.setenv("GENRE_CONFIG", str(trained_config))
+    app = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    app.query_params["lang"] = "zh"
+    app.run()
+    assert not app.exception
+    assert app.session_state["lang"] == "zh"
+    assert app.title[0].value == translate("rec.title", "zh")

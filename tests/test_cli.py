@@ -117,3 +117,11 @@ def test_unknown_protocol_is_usage_error():
 
     assert result.returncode == 2
     assert "invalid choice: 'random'" in result.stderr
+
+
+@pytest.mark.parametrize("count", ["0", "-3", "ten"])
+def test_recommend_rejects_invalid_k_before_loading(count):
+    completed = run_cli("recommend", "--user", "42", "--k", count)
+    assert completed.returncode == 2
+    assert "argument --k: invalid" in completed.stderr
+    assert "Traceback" not in completed.stderr

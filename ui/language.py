@@ -19,9 +19,13 @@ def t(key: str, **kwargs) -> str:
 
 
 def language_switch() -> str:
-    """Draw the language switch in the sidebar and return the chosen language code."""
+    """Draw the language switch in the sidebar and return the chosen language code.
+
+    The choice is kept in the address as `?lang=`, so a reload or a shared link keeps it.
+    """
     if st.session_state.get(LANGUAGE_KEY) not in LANGUAGES:
-        st.session_state[LANGUAGE_KEY] = DEFAULT_LANGUAGE
+        requested = st.query_params.get(LANGUAGE_KEY)
+        st.session_state[LANGUAGE_KEY] = requested if requested in LANGUAGES else DEFAULT_LANGUAGE
     st.sidebar.radio(
         t("app.language"),
         options=list(LANGUAGES),
@@ -29,4 +33,6 @@ def language_switch() -> str:
         key=LANGUAGE_KEY,
         horizontal=True,
     )
+    if st.query_params.get(LANGUAGE_KEY) != current_language():
+        st.query_params[LANGUAGE_KEY] = current_language()
     return current_language()
