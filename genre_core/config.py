@@ -90,8 +90,8 @@ class TrainingConfig:
     batch_size: int = field(default=64, metadata=_range(1, 1_000_000))
     learning_rate: float = field(default=4e-3, metadata=_range(1e-6, 1.0))
     weight_decay: float = field(default=0.0, metadata=_range(0.0, 1.0))
-    # Share of each user's training items fed to the user tower as history in a
-    # step; the rest are the targets, so the model never sees a target in its input.
+    # Share of each user's training items fed to the user tower as history in a step.
+    # The rest are the targets, so a target is never part of the model's input.
     history_keep: float = field(default=0.5, metadata=_range(0.05, 0.95))
     patience: int = field(default=20, metadata=_range(1, 10_000))
     # cosine: the learning rate decays to zero over `epochs` (one cycle, no restarts).

@@ -6,7 +6,7 @@ import json
 import logging
 import threading
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
@@ -22,7 +22,8 @@ from genre_core.evaluation.baselines import BASELINES
 from genre_core.evaluation.metrics import full_ranking_metrics
 from genre_core.inputs import ModelInputs, build_histories
 from genre_core.model import GenreModel, count_parameters
-from genre_core.registry import ModelRegistry
+from genre_core.registry import ModelRegistry, RegistryError
+from genre_core.features import TabularEncoding
 from genre_core.training import Trainer, TrainResult, build_inputs
 
 log = logging.getLogger(__name__)
@@ -175,6 +176,43 @@ def train(
     return version, result, metrics
 
 
+# Loading a registered version
+
+
+@dataclass
+class LoadedVersion:
+    """A registered model rebuilt with the data and inputs it reads."""
+
+    model: GenreModel
+    config: Config
+    meta: dict
+    dataset: Dataset
+    inputs: ModelInputs
+
+
+def load_version(config: Config, version: str | None = None) -> LoadedVersion:
+    """Rebuild `version` (default: the active one) of the registry that `config` names, on the CPU."""
+    state, model_config, meta = ModelRegistry.for_config(config).load(version)
+    dataset = load_prepared(model_config, progress=False)
+    if meta.get("data_fingerprint") not in (None, dataset.fingerprint()):
+        log.warning(
+            "model %s was trained on data with fingerprint %s, the prepared data has %s",
+            meta.get("version"), meta.get("data_fingerprint"), dataset.fingerprint(),
+        )
+    item_encoding = TabularEncoding.from_dict(meta["item_encoding"])
+    user_encoding = TabularEncoding.from_dict(meta["user_encoding"])
+    inputs = build_inputs(model_config, dataset, item_encoding, user_encoding, progress=False)
+    model = GenreModel(model_config.model, dataset.n_items, inputs.text_dim, item_encoding, user_encoding)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as error:
+        raise RegistryError(
+            f"weights of model version {meta.get('version')} do not match its config: {error}; "
+            "retrain with `genre train` or promote another version"
+        ) from error
+    return LoadedVersion(model, model_config, meta, dataset, inputs)
+
+
 # Evaluation against baselines
 
 
@@ -182,7 +220,7 @@ def evaluate(config: Config, protocol: str | None = None, progress: bool = True)
     """Metrics of GENRE and every baseline on the test part of one split, keyed by model name.
 
     GENRE reuses the active registered model only when it was trained on this
-    very split of this very data; otherwise a fresh model is trained on the
+    very split of this very data. Otherwise a fresh model is trained on the
     split's training part, so no test interaction is ever in its training data.
     Baselines are fitted on training plus validation interactions with their
     literature settings (they need no early stopping).

@@ -12,13 +12,11 @@ import torch
 
 from genre_core.config import Config
 from genre_core.data.dataset import Dataset
-from genre_core.features import TabularEncoding
 from genre_core.inputs import History, ModelInputs, build_histories
 from genre_core.model import GenreModel
-from genre_core.pipeline import load_prepared
-from genre_core.registry import ModelRegistry, RegistryError
+from genre_core.pipeline import load_version
 from genre_core.schema import GENRES, ITEM_ID, MULTILABEL_SEPARATOR, RATING, TIMESTAMP, TITLE, YEAR
-from genre_core.training import build_inputs, resolve_device
+from genre_core.training import resolve_device
 
 log = logging.getLogger(__name__)
 
@@ -67,27 +65,11 @@ class Recommender:
     @classmethod
     def load(cls, config: Config, version: str | None = None, device: str | None = None) -> Recommender:
         """Load `version` (default: the active one) of the registry that `config` names."""
-        registry = ModelRegistry.for_config(config)
-        state, model_config, meta = registry.load(version)
-        dataset = load_prepared(model_config, progress=False)
-        if meta.get("data_fingerprint") not in (None, dataset.fingerprint()):
-            log.warning(
-                "model %s was trained on data with fingerprint %s, the prepared data has %s",
-                meta.get("version"), meta.get("data_fingerprint"), dataset.fingerprint(),
-            )
-        item_encoding = TabularEncoding.from_dict(meta["item_encoding"])
-        user_encoding = TabularEncoding.from_dict(meta["user_encoding"])
-        inputs = build_inputs(model_config, dataset, item_encoding, user_encoding, progress=False)
-        model = GenreModel(model_config.model, dataset.n_items, inputs.text_dim, item_encoding, user_encoding)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as error:
-            raise RegistryError(
-                f"weights of model version {meta.get('version')} do not match its config: {error}"
-            ) from error
+        loaded = load_version(config, version)
+        model_config, meta = loaded.config, loaded.meta
         device = resolve_device(device or model_config.training.device)
         log.info("serving model %s on %s", meta.get("version"), device)
-        return cls(model_config, dataset, model, inputs, meta, device)
+        return cls(model_config, loaded.dataset, loaded.model, loaded.inputs, meta, device)
 
     # Users and items
 

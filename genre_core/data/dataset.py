@@ -14,7 +14,7 @@ from genre_core.schema import ITEM_ID, MULTILABEL_SEPARATOR, RATING, TIMESTAMP, 
 
 @dataclass
 class FeatureSpec:
-    """Which feature columns of an item or user table feed which encoder."""
+    """Feature columns of an item or user table, grouped by the encoder that reads them."""
 
     text: list[str] = field(default_factory=list)
     categorical: list[str] = field(default_factory=list)

@@ -23,13 +23,12 @@ from genre_core.config import Config
 from genre_core.feedback.comparison import LabelSet, compare, moved_as_labelled, serving_scores, take_snapshot
 from genre_core.feedback.guard import GuardDecision, decide
 from genre_core.feedback.store import FeedbackStore, RatingRange, label_direction
-from genre_core.features import TabularEncoding
 from genre_core.inputs import build_histories
-from genre_core.model import GenreModel, count_parameters
-from genre_core.pipeline import genre_score_function, known_interactions, load_prepared, make_split, test_metrics_of
+from genre_core.model import count_parameters
+from genre_core.pipeline import genre_score_function, known_interactions, load_version, make_split, test_metrics_of
 from genre_core.registry import ModelRegistry, RegistryError
 from genre_core.schema import ITEM_ID, USER_ID
-from genre_core.training import Trainer, ValidationScorer, build_inputs, resolve_device, seed_everything
+from genre_core.training import Trainer, ValidationScorer, resolve_device, seed_everything
 
 log = logging.getLogger(__name__)
 
@@ -68,17 +67,10 @@ def retrain(config: Config, store: FeedbackStore, on_progress: ProgressCallback 
         raise RegistryError(f"no active model in {registry.root} to retrain; train one with `genre train`")
 
     report(0.02, f"loading model {base_version}")
-    state, model_config, meta = registry.load(base_version)
-    dataset = load_prepared(model_config, progress=False)
+    loaded = load_version(config, base_version)
+    model, model_config, meta = loaded.model, loaded.config, loaded.meta
+    dataset, inputs = loaded.dataset, loaded.inputs
     device = resolve_device(model_config.training.device)
-    item_encoding = TabularEncoding.from_dict(meta["item_encoding"])
-    user_encoding = TabularEncoding.from_dict(meta["user_encoding"])
-    inputs = build_inputs(model_config, dataset, item_encoding, user_encoding, progress=False)
-    model = GenreModel(model_config.model, dataset.n_items, inputs.text_dim, item_encoding, user_encoding)
-    try:
-        model.load_state_dict(state)
-    except RuntimeError as error:
-        raise RegistryError(f"weights of model version {base_version} do not match its config, so it cannot be retrained: {error}") from error
     model.to(device)
 
     labels = _label_set(store.active_labels(), dataset, RatingRange(config.feedback.rating_min, config.feedback.rating_max))
