@@ -15,7 +15,8 @@ from genre_core.feedback.store import FeedbackStore
 from genre_core.registry import ModelRegistry, RegistryError
 from ui.language import t
 from ui.model_loading import config_path
-from ui.tables import display_time
+from genre_core.schema import TITLE
+from ui.tables import RANK_WIDTH, attribute_label, display_time
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,22 @@ def job_store() -> JobStore:
 
 def translated_columns(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.rename(columns={name: t(f"feedback.column_{name}") for name in frame.columns})
+
+
+def queue_table(queue: pd.DataFrame) -> None:
+    """The queue's rows with the two signals that put each item there, and which one won."""
+    shown = queue[["rank", TITLE, "uncertainty", "disagreement", "reason"]].assign(
+        reason=[t(f"feedback.queue_{reason}") for reason in queue["reason"]]
+    )
+    st.dataframe(shown, hide_index=True, key="feedback_queue_table", column_config={
+        "rank": st.column_config.NumberColumn(attribute_label("rank"), format="%d", width=RANK_WIDTH),
+        TITLE: st.column_config.Column(attribute_label(TITLE), width="medium"),
+        "uncertainty": st.column_config.ProgressColumn(
+            t("feedback.queue_uncertainty"), help=t("feedback.queue_uncertainty_help"), min_value=0.0, max_value=1.0, format="%.2f"),
+        "disagreement": st.column_config.ProgressColumn(
+            t("feedback.queue_disagreement"), help=t("feedback.queue_disagreement_help"), min_value=0.0, max_value=1.0, format="%.2f"),
+        "reason": st.column_config.Column(t("feedback.queue_reason")),
+    })
 
 
 def labels_section(store: FeedbackStore) -> None:

@@ -1,9 +1,12 @@
 """Retraining jobs: one at a time, state in the database, progress and cancellation through it.
 
 One job at a time is enforced twice. An exclusive `flock` on a lock file is
-released by the kernel when the holding process dies, even by SIGKILL. In the
-jobs table, a job still marked running after its process is gone is marked
-failed the next time a job starts or the latest job is read.
+released by the kernel when the holding process dies, even by SIGKILL. On
+PostgreSQL the job also holds a session-level advisory lock on its own
+connection, which the server releases when that connection drops, so jobs
+started on different machines against one database exclude each other too.
+In the jobs table, a job still marked running after its process is gone is
+marked failed the next time a job starts or the latest job is read.
 """
 
 from __future__ import annotations
@@ -12,13 +15,14 @@ import fcntl
 import json
 import logging
 import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
-from sqlalchemy.engine import Engine
+from sqlalchemy import insert, select, text, update
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from genre_core.feedback.database import store_error
@@ -28,6 +32,8 @@ log = logging.getLogger(__name__)
 
 QUEUED, RUNNING, SUCCEEDED, FAILED, CANCELLED = "queued", "running", "succeeded", "failed", "cancelled"
 UNFINISHED = (QUEUED, RUNNING)
+# Key of the PostgreSQL advisory lock that one retraining job holds; any fixed 64-bit number works.
+ADVISORY_LOCK_KEY = 0x47454E5245
 JOB_COLUMNS = [column.name for column in jobs.columns]
 
 
@@ -41,10 +47,12 @@ class JobCancelled(Exception):
 
 @dataclass
 class JobLock:
-    """An exclusive lock on a file, held for the lifetime of one job."""
+    """An exclusive lock held for the lifetime of one job: a file lock, plus an advisory lock on PostgreSQL."""
 
     path: Path
+    engine: Engine | None = None
     handle: Any = None
+    connection: Connection | None = None
 
     def acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -55,13 +63,43 @@ class JobLock:
             handle.close()
             return False
         self.handle = handle
+        if _uses_advisory_locks(self.engine):
+            connection = self.engine.connect()
+            if not connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}).scalar():
+                connection.close()
+                self._release_file()
+                return False
+            # The connection stays open with the lock; the server frees it if this process dies.
+            self.connection = connection
         return True
 
     def release(self) -> None:
+        if self.connection is not None:
+            try:
+                self.connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+            finally:
+                self.connection.close()
+                self.connection = None
+        self._release_file()
+
+    def _release_file(self) -> None:
         if self.handle is not None:
             fcntl.flock(self.handle.fileno(), fcntl.LOCK_UN)
             self.handle.close()
             self.handle = None
+
+
+def _uses_advisory_locks(engine: Engine | None) -> bool:
+    return engine is not None and engine.dialect.name == "postgresql"
+
+
+def _advisory_lock_free(engine: Engine) -> bool:
+    """True when no session holds the job lock, that is, no job runs anywhere against this database."""
+    with engine.connect() as connection:
+        free = connection.execute(text("SELECT pg_try_advisory_lock(:key)"), {"key": ADVISORY_LOCK_KEY}).scalar()
+        if free:
+            connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": ADVISORY_LOCK_KEY})
+    return bool(free)
 
 
 class JobStore:
@@ -89,7 +127,7 @@ class JobStore:
             with self.engine.begin() as connection:
                 self._fail_orphans(connection, holding_lock=True)
                 job_id = connection.execute(insert(jobs).values(
-                    kind=kind, state=RUNNING, progress=0.0, message="starting", pid=os.getpid(),
+                    kind=kind, state=RUNNING, progress=0.0, message="starting", pid=os.getpid(), host=HOST,
                     cancel_requested=False, created_at=now, started_at=now,
                 )).inserted_primary_key[0]
         except SQLAlchemyError as error:
@@ -157,20 +195,41 @@ class JobStore:
 
     def _fail_orphans(self, connection, holding_lock: bool) -> int:
         # Holding the lock proves that no other job runs, whatever pids the table stores.
-        rows = connection.execute(select(jobs.c.id, jobs.c.pid).where(jobs.c.state.in_(UNFINISHED))).all()
-        orphans = [job_id for job_id, pid in rows if holding_lock or not _process_exists(pid)]
-        for job_id, pid in rows:
+        rows = connection.execute(select(jobs.c.id, jobs.c.pid, jobs.c.host).where(jobs.c.state.in_(UNFINISHED))).all()
+        if not rows:
+            return 0
+        lock_free = None if holding_lock or not _uses_advisory_locks(self.engine) else _advisory_lock_free(self.engine)
+        orphans = [job_id for job_id, pid, host in rows if holding_lock or _job_gone(pid, host, lock_free)]
+        for job_id, pid, host in rows:
             if job_id in orphans:
                 connection.execute(update(jobs).where(jobs.c.id == job_id).values(
                     state=FAILED, finished_at=datetime.now(timezone.utc),
-                    message=f"process {pid} ended before the job finished (killed or crashed); nothing was promoted",
+                    message=f"process {pid} ended before the job finished (killed or crashed{_on_host(host)}); "
+                            "nothing was promoted",
                 ))
-                log.warning("job %d was left running by process %s, which is gone; marked failed", job_id, pid)
+                log.warning("job %d was left running by process %s%s, which is gone; marked failed",
+                            job_id, pid, _on_host(host))
         return len(orphans)
 
 
+HOST = socket.gethostname()
+
+
+def _on_host(host: str | None) -> str:
+    return "" if host in (None, HOST) else f", on {host}"
+
+
+def _job_gone(pid: int | None, host: str | None, advisory_lock_free: bool | None) -> bool:
+    """Tell whether the process of an unfinished job has ended; `advisory_lock_free` is None without PostgreSQL."""
+    if advisory_lock_free is not None:
+        return advisory_lock_free
+    if host not in (None, HOST):
+        # A pid from another machine means nothing here, and SQLite gives no lock to ask; leave the job alone.
+        return False
+    return not _process_exists(pid)
+
+
 def _process_exists(pid: int | None) -> bool:
-    # NOTE: pids are only meaningful on this machine; a job started on another host looks orphaned here.
     if pid is None:
         return False
     try:

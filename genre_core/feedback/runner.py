@@ -35,7 +35,7 @@ class RetrainJob:
         engine = open_engine(database_url(config))
         jobs = JobStore(engine)
         labels = FeedbackStore(engine, ratings=RatingRange(config.feedback.rating_min, config.feedback.rating_max))
-        lock = JobLock(ModelRegistry.for_config(config).root / LOCK_FILE)
+        lock = JobLock(ModelRegistry.for_config(config).root / LOCK_FILE, engine)
         job_id = jobs.create_running(JOB_KIND, lock)
         return cls(config, job_id, jobs, labels, lock)
 

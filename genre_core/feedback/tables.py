@@ -54,6 +54,7 @@ jobs = Table(
     Column("finished_at", DateTime(timezone=True), nullable=True),
     Column("result_version", String(32), nullable=True),
     Column("result", Text, nullable=True),  # JSON summary: promoted, guard reasons, metrics
+    Column("host", String(255), nullable=True),  # machine of the job's process; added by migration 3
 )
 
 
@@ -62,11 +63,18 @@ def _create_labels(connection: Connection) -> None:
 
 
 def _create_jobs(connection: Connection) -> None:
-    jobs.create(connection)
+    # The table as it was at schema version 2, without the columns that later migrations add.
+    Table(
+        "jobs", MetaData(), *[column._copy() for column in jobs.columns if column.name != "host"],
+    ).create(connection)
+
+
+def _add_job_host(connection: Connection) -> None:
+    connection.exec_driver_sql("ALTER TABLE jobs ADD COLUMN host VARCHAR(255)")
 
 
 # Migration N brings a database from schema version N - 1 to N. Append new steps; never edit old ones.
-MIGRATIONS: list[Callable[[Connection], None]] = [_create_labels, _create_jobs]
+MIGRATIONS: list[Callable[[Connection], None]] = [_create_labels, _create_jobs, _add_job_host]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
