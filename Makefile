@@ -33,6 +33,12 @@ test-deps: $(VENV)/.test-installed
 	@test -x /usr/bin/chromium && test -x /usr/bin/chromedriver && fc-list :lang=zh | grep -q . || { \
 		echo "installing Debian chromium, chromium-driver and a Chinese font for the browser tests"; \
 		apt-get update && apt-get install -y --no-install-recommends chromium chromium-driver fonts-wqy-microhei; }
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
+		echo "installing the Debian PostgreSQL server for the feedback-database tests"; \
+		apt-get update && apt-get install -y --no-install-recommends postgresql; }
+	@test -d /usr/share/tuxpaint/stamps || { \
+		echo "installing Debian tuxpaint-stamps-default (161 MB), the media catalogue of the image and audio tests"; \
+		apt-get update && apt-get install -y --no-install-recommends tuxpaint-stamps-default; }
 
 $(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
 	$(BIN)/python -m pip install -r requirements-test.txt
