@@ -13,7 +13,7 @@ PREPARED := data/ml-100k/dataset.json
 .PHONY: run test install test-deps prepare model bench clean
 
 run: install prepare model
-	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
+	GENRE_CONFIG=$(CONFIG) $(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 test: install test-deps prepare
 	$(BIN)/python -m pytest -ra

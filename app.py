@@ -25,5 +25,7 @@ pages = [
     st.Page("views/feedback.py", title=t("feedback.nav"), icon=":material/thumbs_up_down:", url_path="feedback"),
     st.Page("views/attributions.py", title=t("attr.nav"), icon=":material/insights:", url_path="attributions"),
     st.Page("views/causal.py", title=t("causal.nav"), icon=":material/account_tree:", url_path="causal"),
+    st.Page("views/health.py", title=t("health.nav"), icon=":material/monitor_heart:", url_path="health"),
+    st.Page("views/whatif.py", title=t("whatif.nav"), icon=":material/science:", url_path="whatif"),
 ]
 st.navigation(pages).run()

@@ -6,9 +6,11 @@ import argparse
 import importlib
 import json
 import logging
+import os
 import sys
 from typing import Any, Sequence
 
+from genre_core import cli_whatif
 from genre_core.config import DEFAULT_CONFIG, load_config
 from genre_core.data.splits import PROTOCOLS
 
@@ -17,7 +19,8 @@ log = logging.getLogger("genre_core")
 # Modules that add subcommands: each has `add_commands(commands, common)`, which adds
 # parsers with `set_defaults(handler=FUNCTION)`; the handler takes the parsed
 # arguments and returns a JSON-serialisable dict.
-EXTENSIONS: list[str] = ["genre_core.cli_feedback", "genre_core.cli_explain", "genre_core.cli_causal"]
+EXTENSIONS: list[str] = ["genre_core.cli_feedback", "genre_core.cli_explain", "genre_core.cli_causal", "genre_core.cli_replay",
+                          "genre_core.cli_whatif", "genre_core.cli_bench", "genre_core.cli_media"]
 
 # Errors that are the user's to fix: printed as one line, never as a traceback.
 USER_ERRORS = (ValueError, LookupError, FileNotFoundError, RuntimeError, PermissionError)
@@ -45,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     recommend.add_argument("--k", type=_positive_int, default=10, help="number of items (default: %(default)s)")
     recommend.add_argument("--version", help="model version (default: the active one)")
     recommend.add_argument("--device", help="auto, cpu, cuda or cuda:N (default: the config's training.device)")
+    cli_whatif.add_history_options(recommend)
 
     for module_name in EXTENSIONS:
         importlib.import_module(module_name).add_commands(commands, common)
@@ -93,6 +97,7 @@ def _prepare(args) -> dict[str, Any]:
 
 
 def _train(args) -> dict[str, Any]:
+    from genre_core.distributed import launched_by_torchrun
     from genre_core.pipeline import train
     from genre_core.registry import ModelRegistry
 
@@ -102,11 +107,15 @@ def _train(args) -> dict[str, Any]:
     if args.if_missing and registry.has_model():
         return {"skipped": True, "active_version": registry.active_version(), "registry": str(registry.root)}
     version, result, metrics = train(config, progress=not args.quiet)
-    return {
+    summary = {
         "version": version, "registry": str(registry.root), "seconds": round(result.seconds, 1),
         "epochs_run": result.epochs_run, "best_epoch": result.best_epoch, "device": result.device,
         "valid": result.valid_metrics, "test": metrics,
     }
+    if launched_by_torchrun():
+        # Only rank 0 registers and measures the test split; other ranks report version None.
+        summary["rank"] = int(os.environ["RANK"])
+    return summary
 
 
 def _evaluate(args) -> dict[str, Any]:
@@ -118,6 +127,9 @@ def _evaluate(args) -> dict[str, Any]:
 
 def _recommend(args) -> dict[str, Any]:
     from genre_core.service import Recommender
+
+    if cli_whatif.has_history_edits(args):
+        return cli_whatif.run_recommend_with_edits(args)
 
     config = load_config(args.config)
     recommender = Recommender.load(config, version=args.version, device=args.device)

@@ -34,11 +34,25 @@ def _range(minimum: float | None = None, maximum: float | None = None) -> dict:
 
 
 @dataclass
+class SimulationConfig:
+    """Simulated interactions over a real media catalogue (data.source tuxpaint)."""
+
+    # Stamps kept: every stamp with a sound, then a seeded sample of the others.
+    max_items: int = field(default=320, metadata=_range(10, 100_000))
+    users: int = field(default=600, metadata=_range(3, 1_000_000))
+    interactions_per_user: int = field(default=20, metadata=_range(3, 1000))
+    # Share of a user's interactions drawn from the whole catalogue instead of the preferred items.
+    noise: float = field(default=0.1, metadata=_range(0.0, 0.9))
+    seed: int = 0
+
+
+@dataclass
 class DataConfig:
     # recbole: MovieLens-100k from the installed recbole package;
     # grouplens: the official ml-100k folder or zip at `path`;
-    # custom: your own interactions/items/users files in the folder at `path`.
-    source: Literal["recbole", "grouplens", "custom"] = "recbole"
+    # custom: your own interactions/items/users files in the folder at `path`;
+    # tuxpaint: Tux Paint stamps from the installed Debian package, with simulated interactions.
+    source: Literal["recbole", "grouplens", "custom", "tuxpaint"] = "recbole"
     path: str | None = None
     name: str = "ml-100k"
     item_text: list[str] = field(default_factory=lambda: ["title"])
@@ -47,6 +61,7 @@ class DataConfig:
     item_numeric: list[str] = field(default_factory=lambda: ["year"])
     user_categorical: list[str] = field(default_factory=lambda: ["gender", "occupation"])
     user_numeric: list[str] = field(default_factory=lambda: ["age"])
+    simulation: SimulationConfig = field(default_factory=SimulationConfig)
 
 
 @dataclass
@@ -60,20 +75,37 @@ class SplitConfig:
 
 
 @dataclass
+class TextLoraConfig:
+    # LoRA adapters (through peft) on the tuned top layers of the text model.
+    r: int = field(default=8, metadata=_range(1, 1024))
+    alpha: float = field(default=16.0, metadata=_range(1e-3, 1e4))
+    dropout: float = field(default=0.0, metadata=_range(0.0, 0.9))
+    # Linear layers inside one transformer layer, by name or name suffix (BERT: query, key, value, dense).
+    target_modules: list[str] = field(default_factory=lambda: ["query", "value"])
+
+
+@dataclass
 class TextConfig:
     # A name from the text encoder registry, or a local Hugging Face model folder.
     model: str = "all-MiniLM-L6-v2"
     max_length: int = field(default=32, metadata=_range(4, 512))
     batch_size: int = field(default=64, metadata=_range(1, 4096))
+    # frozen: cached sentence vectors. top_layers: train the top `tune_layers` layers.
+    # lora: train LoRA adapters on those layers. Both run the top layers on the
+    # cached token states of the frozen lower layers in every forward pass.
+    tuning: Literal["frozen", "top_layers", "lora"] = "frozen"
+    tune_layers: int = field(default=1, metadata=_range(1, 512))
+    lora: TextLoraConfig = field(default_factory=TextLoraConfig)
 
 
 @dataclass
 class ModelConfig:
     dim: int = field(default=128, metadata=_range(4, 4096))
-    modalities: list[Literal["text", "tabular", "id"]] = field(
+    modalities: list[Literal["text", "tabular", "id", "image", "audio"]] = field(
         default_factory=lambda: ["text", "tabular", "id"]
     )
-    fusion: Literal["concat_mlp", "attention"] = "concat_mlp"
+    # lm: the other modality vectors join the title tokens in the text model's top `text.tune_layers` layers.
+    fusion: Literal["concat_mlp", "attention", "lm"] = "concat_mlp"
     dropout: float = field(default=0.1, metadata=_range(0.0, 0.9))
     attention_heads: int = field(default=2, metadata=_range(1, 64))
     max_history: int = field(default=1024, metadata=_range(1, 100_000))
@@ -82,6 +114,9 @@ class ModelConfig:
     loss: Literal["sampled_softmax", "bpr"] = "sampled_softmax"
     num_negatives: int = field(default=0, metadata=_range(0, 1_000_000))
     temperature: float = field(default=1.0, metadata=_range(1e-3, 100.0))
+    # A learned score bias per item. false keeps it at 0, so scores come from content alone,
+    # because a free per-item bias learns popularity the way an item ID embedding would.
+    item_bias: bool = True
 
 
 @dataclass
@@ -97,6 +132,9 @@ class TrainingConfig:
     # cosine: the learning rate decays to zero over `epochs` (one cycle, no restarts).
     lr_schedule: Literal["constant", "cosine"] = "cosine"
     device: str = "auto"
+    # Autocast dtype of the training steps. bf16 runs on CPU and CUDA; fp16 needs CUDA
+    # and adds a gradient scaler.
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
 
 
 @dataclass
@@ -151,6 +189,93 @@ class FeedbackConfig:
     rating_max: float = 5.0
 
 
+# Names of the adaptation actions a policy rule may take.
+ADAPTATION_ACTIONS = ("adjust_lr", "adjust_regularisation", "incremental_update", "full_retrain")
+# Signals a policy rule may react to; each is measured once per stream window.
+ADAPTATION_TRIGGERS = ("detector_alarm", "quality_drop", "score_psi", "feature_psi", "staleness", "update_rejected")
+
+
+@dataclass
+class PolicyRuleConfig:
+    # The rule fires when `trigger` reaches `threshold` (ignored by detector_alarm and update_rejected).
+    trigger: Literal["detector_alarm", "quality_drop", "score_psi", "feature_psi", "staleness", "update_rejected"] = "detector_alarm"
+    action: Literal["adjust_lr", "adjust_regularisation", "incremental_update", "full_retrain"] = "incremental_update"
+    threshold: float = field(default=0.0, metadata=_range(0.0, 1e6))
+
+
+@dataclass
+class AdaptationPolicyConfig:
+    # Rules are checked in order after each window; every rule that fires adds its action once.
+    # No default rule reads feature_psi: MovieLens users arrive in cohorts, so the largest feature PSI
+    # against the training part was between 3.0 and 8.1 in every window of a default replay.
+    rules: list[PolicyRuleConfig] = field(default_factory=lambda: [
+        PolicyRuleConfig("update_rejected", "adjust_regularisation"),
+        PolicyRuleConfig("detector_alarm", "incremental_update"),
+        PolicyRuleConfig("quality_drop", "incremental_update", 0.15),
+        PolicyRuleConfig("score_psi", "incremental_update", 0.25),
+        PolicyRuleConfig("staleness", "incremental_update", 2),
+    ])
+    # adjust_lr multiplies the fine-tuning learning rate by this factor; adjust_regularisation the weight decay.
+    lr_factor: float = field(default=0.5, metadata=_range(1e-3, 1e3))
+    weight_decay_factor: float = field(default=2.0, metadata=_range(1e-3, 1e3))
+    # Weight decay that adjust_regularisation starts from when the current one is 0.
+    min_weight_decay: float = field(default=1e-4, metadata=_range(0.0, 1.0))
+
+
+@dataclass
+class ReplayConfig:
+    # Share of MovieLens interactions, oldest first, that trains the initial model; the rest is streamed.
+    train_fraction: float = field(default=0.5, metadata=_range(0.05, 0.95))
+    # Model width of the replay models (smaller than model.dim so that a replay finishes in minutes on a CPU).
+    dim: int = field(default=64, metadata=_range(4, 4096))
+    initial_epochs: int = field(default=20, metadata=_range(1, 10_000))
+    learning_rate: float = field(default=4e-3, metadata=_range(1e-6, 1.0))
+    # Epochs of one incremental update on the interactions since the last update plus a replay sample.
+    update_epochs: int = field(default=2, metadata=_range(1, 1000))
+    update_learning_rate: float = field(default=1e-3, metadata=_range(1e-6, 1.0))
+    # Share of the other known users whose interactions are replayed in an incremental update.
+    replay_fraction: float = field(default=0.2, metadata=_range(0.0, 1.0))
+    # The periodic policy updates after every `periodic_every` windows.
+    periodic_every: int = field(default=1, metadata=_range(1, 10_000))
+    # Share of each user's interactions since the last update (the newest, at least one) held out of
+    # the update, so that the promotion guard measures serving model and candidate on unseen data.
+    guard_fraction: float = field(default=0.2, metadata=_range(0.01, 0.9))
+    # null streams every interaction after the training part; a number stops after that many windows.
+    max_windows: int | None = field(default=None, metadata=_range(1, 1_000_000))
+
+
+@dataclass
+class MonitoringConfig:
+    # Interactions per stream window; quality and drift are measured once per window.
+    window: int = field(default=2500, metadata=_range(1, 10_000_000))
+    k: int = field(default=10, metadata=_range(1, 1000))
+    # A rating at or above this counts as positive feedback.
+    positive_rating: float = 4.0
+    psi_bins: int = field(default=10, metadata=_range(2, 1000))
+    # PSI above this is reported as drift (0.1: moderate, 0.25: major, by the usual rule of thumb).
+    psi_threshold: float = field(default=0.2, metadata=_range(0.0, 1e6))
+    # Kolmogorov-Smirnov p-values below this are reported as drift.
+    ks_alpha: float = field(default=0.01, metadata=_range(1e-12, 1.0))
+    # Concept-drift detector on the per-user NDCG@k stream (river.drift).
+    detector: Literal["adwin", "page_hinkley"] = "adwin"
+    # ADWIN's confidence parameter, or the change magnitude that Page-Hinkley tolerates.
+    detector_delta: float = field(default=0.002, metadata=_range(1e-12, 1.0))
+    # Page-Hinkley threshold (lambda); ignored by ADWIN.
+    detector_threshold: float = field(default=50.0, metadata=_range(1e-6, 1e9))
+    policy: AdaptationPolicyConfig = field(default_factory=AdaptationPolicyConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+
+
+@dataclass
+class ServingConfig:
+    # none: float32 model and item vectors. int8: int8 dynamic quantisation of the
+    # Linear layers of both towers. fp16_vectors / int8_vectors: the float32 model
+    # with item vectors stored as float16, or as int8 with one scale per vector.
+    # int8_serving: int8 user tower and int8 item vectors, with the item vectors
+    # computed once at load by the float32 item tower.
+    compression: Literal["none", "int8", "fp16_vectors", "int8_vectors", "int8_serving"] = "none"
+
+
 @dataclass
 class Config:
     name: str = "movielens"
@@ -163,6 +288,8 @@ class Config:
     evaluation: EvaluationConfig = field(default_factory=EvaluationConfig)
     paths: PathsConfig = field(default_factory=PathsConfig)
     feedback: FeedbackConfig = field(default_factory=FeedbackConfig)
+    serving: ServingConfig = field(default_factory=ServingConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)

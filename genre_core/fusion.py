@@ -2,14 +2,17 @@
 
 Input: `vectors` of shape (n, m, dim) for m modalities and `present` (n, m)
 bool. A missing modality is replaced by a learned "missing" vector (concat) or
-left out of attention (attention), so its input vector never reaches the output.
-An item with no modality at all gets a learned vector from either module.
+left out of attention (attention, lm), so its input vector never reaches the output.
+An item with no modality at all gets a learned vector from every module.
+The lm module (genre_core.fusion_lm) also reads the item inputs, for the title tokens.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
+
+from genre_core.fusion_lm import LanguageModelFusion
 
 
 class ConcatMLPFusion(nn.Module):
@@ -50,4 +53,4 @@ class AttentionFusion(nn.Module):
 
 
 # Registry of fusion modules by the names used in `model.fusion`.
-FUSIONS = {"concat_mlp": ConcatMLPFusion, "attention": AttentionFusion}
+FUSIONS = {"concat_mlp": ConcatMLPFusion, "attention": AttentionFusion, "lm": LanguageModelFusion}

@@ -10,6 +10,7 @@ import torch
 
 from genre_core.data.dataset import Dataset
 from genre_core.features import TabularEncoding
+from genre_core.modalities.media_files import MediaFeatures
 from genre_core.schema import RATING, TIMESTAMP
 
 
@@ -57,7 +58,9 @@ class ModelInputs:
         user_encoding: TabularEncoding,
         text_vectors: np.ndarray,
         text_present: np.ndarray,
+        media: dict[str, MediaFeatures] | None = None,
     ):
+        """`media` maps "image" and "audio" to their features; an absent key means the model reads no such modality."""
         items = item_encoding.transform(dataset.items)
         self.items = {
             "item_index": torch.arange(dataset.n_items),
@@ -65,6 +68,12 @@ class ModelInputs:
             "text_present": torch.from_numpy(np.asarray(text_present, dtype=np.float32)),
             **{f"item_{key}": value for key, value in items.items()},
         }
+        # Rows whose media file failed, by modality: {"image": {row: message}}.
+        self.media_errors: dict[str, dict[int, str]] = {}
+        for name, features in (media or {}).items():
+            self.items[name] = torch.from_numpy(np.asarray(features.features, dtype=np.float32))
+            self.items[f"{name}_present"] = torch.from_numpy(np.asarray(features.present, dtype=np.float32))
+            self.media_errors[name] = dict(features.errors)
         users = user_encoding.transform(dataset.users)
         self.users = {f"user_{key}": value for key, value in users.items()}
 

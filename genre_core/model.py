@@ -5,10 +5,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from genre_core.config import ModelConfig
+from genre_core.config import ModelConfig, TextConfig
 from genre_core.features import TabularEncoding
 from genre_core.fusion import FUSIONS
-from genre_core.modalities.encoders import IdEmbedding, TabularEncoder, TextProjection
+from genre_core.modalities.audio import AudioEncoder
+from genre_core.modalities.encoders import IdEmbedding, TabularEncoder
+from genre_core.modalities.image import IMAGE_DIM, ImageProjection
+from genre_core.modalities.text_tuned import build_text_encoder
 
 # History ratings are embedded as 0 (no rating) or 1..5 after rounding.
 N_RATING_BUCKETS = 6
@@ -17,20 +20,33 @@ N_RATING_BUCKETS = 6
 class ItemTower(nn.Module):
     """Encode each modality of an item, then fuse the modality vectors."""
 
-    def __init__(self, config: ModelConfig, n_items: int, text_dim: int, item_encoding: TabularEncoding):
+    def __init__(
+        self,
+        config: ModelConfig,
+        n_items: int,
+        text_dim: int,
+        item_encoding: TabularEncoding,
+        text_config: TextConfig | None = None,
+    ):
+        """Build the encoders and the fusion; `text_config` None keeps the frozen cached sentence vectors."""
         super().__init__()
         self.modalities = list(config.modalities)
         encoders = {}
         for name in self.modalities:
             if name == "text":
-                encoders[name] = TextProjection(text_dim, config.dim, config.dropout)
+                encoders[name] = build_text_encoder(config, text_dim, text_config)
             elif name == "tabular":
                 encoders[name] = TabularEncoder(item_encoding, config.dim, prefix="item_")
+            elif name == "image":
+                encoders[name] = ImageProjection(IMAGE_DIM, config.dim, config.dropout)
+            elif name == "audio":
+                encoders[name] = AudioEncoder(config.dim, config.dropout)
             else:
                 encoders[name] = IdEmbedding(n_items, config.dim)
         self.encoders = nn.ModuleDict(encoders)
         self.fusion = FUSIONS[config.fusion](
-            n_modalities=len(self.modalities), dim=config.dim, dropout=config.dropout, heads=config.attention_heads
+            n_modalities=len(self.modalities), dim=config.dim, dropout=config.dropout, heads=config.attention_heads,
+            modalities=self.modalities, text_config=text_config,
         )
 
     def encode_modalities(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -40,6 +56,8 @@ class ItemTower(nn.Module):
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
         vectors, present = self.encode_modalities(inputs)
+        if getattr(self.fusion, "reads_item_inputs", False):  # lm fusion reads the title tokens as well
+            return self.fusion(vectors, present, inputs)
         return self.fusion(vectors, present)
 
 
@@ -116,13 +134,14 @@ class GenreModel(nn.Module):
         text_dim: int,
         item_encoding: TabularEncoding,
         user_encoding: TabularEncoding,
+        text_config: TextConfig | None = None,
     ):
         super().__init__()
         self.config = config
-        self.item_tower = ItemTower(config, n_items, text_dim, item_encoding)
+        self.item_tower = ItemTower(config, n_items, text_dim, item_encoding, text_config)
         self.user_tower = UserTower(config, user_encoding)
         # Score = dot product + item bias + global bias; the global bias matters for the rating task.
-        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        self.item_bias = nn.Parameter(torch.zeros(n_items), requires_grad=config.item_bias)
         self.global_bias = nn.Parameter(torch.zeros(1))
 
     def item_vectors(self, item_inputs: dict[str, torch.Tensor]) -> torch.Tensor:

@@ -14,10 +14,12 @@ import numpy as np
 import pandas as pd
 import torch
 
+from genre_core import distributed
 from genre_core.config import Config
 from genre_core.data.dataset import Dataset, FeatureSpec, interaction_matrix
 from genre_core.data.loading import load_dataset
 from genre_core.data.splits import Split, split_interactions
+from genre_core.distributed import launched_by_torchrun
 from genre_core.evaluation.baselines import BASELINES
 from genre_core.evaluation.metrics import full_ranking_metrics
 from genre_core.inputs import ModelInputs, build_histories
@@ -55,6 +57,8 @@ def prepare(config: Config, progress: bool = True) -> Dataset:
         "item_features": asdict(dataset.item_features),
         "user_features": asdict(dataset.user_features),
     }
+    if config.data.source == "tuxpaint":
+        description["simulation"] = asdict(config.data.simulation)
     (folder / "dataset.json").write_text(json.dumps(description, indent=2))
     log.info("prepared %s: %d interactions, %d items, %d users in %s",
              dataset.name, len(dataset.interactions), dataset.n_items, dataset.n_users, folder)
@@ -65,6 +69,10 @@ def prepare(config: Config, progress: bool = True) -> Dataset:
 
         encode_texts(item_texts(dataset), config.text.model, config.paths.resolve("cache_dir"),
                      config.text.max_length, config.text.batch_size, progress=progress)
+    if {"image", "audio"} & set(config.model.modalities):
+        from genre_core.training import encode_media
+
+        encode_media(config, dataset, progress=progress)
     return dataset
 
 
@@ -73,7 +81,10 @@ def is_prepared(config: Config) -> bool:
     if not all((folder / name).is_file() for name in PREPARED_FILES):
         return False
     description = json.loads((folder / "dataset.json").read_text())
-    return description.get("source") == config.data.source and description.get("path") == config.data.path
+    same_source = description.get("source") == config.data.source and description.get("path") == config.data.path
+    if config.data.source == "tuxpaint":  # simulated interactions depend on the simulation settings too
+        return same_source and description.get("simulation") == asdict(config.data.simulation)
+    return same_source
 
 
 def load_prepared(config: Config, progress: bool = True) -> Dataset:
@@ -139,10 +150,45 @@ def train(
     register: bool = True,
     dataset: Dataset | None = None,
 ) -> tuple[str | None, TrainResult, dict[str, float]]:
-    """Train on the configured split, measure test metrics, and register a new active version."""
+    """Train on the configured split, measure test metrics, and register a new active version.
+
+    Under torchrun every process trains its shard; only rank 0 measures and registers,
+    and the other ranks return (None, their TrainResult, {}).
+    """
+    if launched_by_torchrun():
+        return _train_distributed(config, progress, register, dataset)
     dataset = dataset or load_prepared(config, progress=progress)
     split = make_split(config, dataset)
     result = Trainer(config, dataset, split, progress=progress, on_epoch=on_epoch, cancel=cancel).fit()
+    return _register_trained(config, dataset, split, result, register)
+
+
+def _train_distributed(
+    config: Config, progress: bool, register: bool, dataset: Dataset | None
+) -> tuple[str | None, TrainResult, dict[str, float]]:
+    context = distributed.start(config.training.device)
+    try:
+        # Rank 0 writes the prepared data and every input cache (text vectors, token states,
+        # media features) before the other ranks read them.
+        if context.is_main:
+            dataset = dataset or load_prepared(config, progress=progress)
+            build_inputs(config, dataset, TabularEncoding.fit(dataset.items, dataset.item_features),
+                         TabularEncoding.fit(dataset.users, dataset.user_features), progress=progress)
+        context.barrier()
+        dataset = dataset or load_prepared(config, progress=False)
+        split = make_split(config, dataset)
+        result = Trainer(config, dataset, split, progress=progress, distributed=context).fit()
+        if not context.is_main:
+            return None, result, {}
+        return _register_trained(config, dataset, split, result, register)
+    finally:
+        distributed.stop()
+
+
+def _register_trained(
+    config: Config, dataset: Dataset, split: Split, result: TrainResult, register: bool
+) -> tuple[str | None, TrainResult, dict[str, float]]:
+    """Measure the test metrics of a finished run and register it (unless cancelled or `register` is False)."""
     if result.cancelled:
         log.warning("training cancelled after epoch %d; nothing was registered", result.epochs_run)
         return None, result, {}
@@ -202,7 +248,9 @@ def load_version(config: Config, version: str | None = None) -> LoadedVersion:
     item_encoding = TabularEncoding.from_dict(meta["item_encoding"])
     user_encoding = TabularEncoding.from_dict(meta["user_encoding"])
     inputs = build_inputs(model_config, dataset, item_encoding, user_encoding, progress=False)
-    model = GenreModel(model_config.model, dataset.n_items, inputs.text_dim, item_encoding, user_encoding)
+    model = GenreModel(
+        model_config.model, dataset.n_items, inputs.text_dim, item_encoding, user_encoding, text_config=model_config.text
+    )
     try:
         model.load_state_dict(state)
     except RuntimeError as error:

@@ -9,6 +9,10 @@ TITLE = "title"
 YEAR = "year"
 GENRES = "genres"
 
+# Paths of an item's picture and sound files; a blank cell means the item lacks that modality.
+IMAGE_PATH = "image_path"
+AUDIO_PATH = "audio_path"
+
 AGE = "age"
 GENDER = "gender"
 OCCUPATION = "occupation"

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from genre_core.compression import CompressedModel
 from genre_core.config import Config
 from genre_core.data.dataset import Dataset
 from genre_core.inputs import History, ModelInputs, build_histories
@@ -50,7 +51,10 @@ class Recommender:
     them, and items they have interacted with are never recommended back.
     """
 
-    def __init__(self, config: Config, dataset: Dataset, model: GenreModel, inputs: ModelInputs, meta: dict, device):
+    def __init__(
+        self, config: Config, dataset: Dataset, model: GenreModel, inputs: ModelInputs, meta: dict, device,
+        compression: str = "none",
+    ):
         self.config = config
         self.dataset = dataset
         self.model = model.to(device).eval()
@@ -59,17 +63,28 @@ class Recommender:
         self.device = torch.device(device)
         self.version = meta.get("version", "unregistered")
         self.histories = build_histories(dataset.interactions, dataset.n_users)
-        with torch.no_grad():
-            self.item_vectors = self.model.item_vectors(inputs.item_inputs(self.device))
+        # `model` stays float32 for explanations; recommend() scores through `compressed` when it is set.
+        self.compression = compression
+        self.compressed = None
+        if compression != "none":
+            self.compressed = CompressedModel(self.model, inputs.item_inputs(self.device), compression)
+            self.item_vectors = self.compressed.item_vectors
+        else:
+            with torch.no_grad():
+                self.item_vectors = self.model.item_vectors(inputs.item_inputs(self.device))
 
     @classmethod
     def load(cls, config: Config, version: str | None = None, device: str | None = None) -> Recommender:
-        """Load `version` (default: the active one) of the registry that `config` names."""
+        """Load `version` (default: the active one) of the registry that `config` names.
+
+        `config.serving.compression` (of `config`, not of the stored version) selects the compressed serving path.
+        """
         loaded = load_version(config, version)
         model_config, meta = loaded.config, loaded.meta
         device = resolve_device(device or model_config.training.device)
         log.info("serving model %s on %s", meta.get("version"), device)
-        return cls(model_config, loaded.dataset, loaded.model, loaded.inputs, meta, device)
+        return cls(model_config, loaded.dataset, loaded.model, loaded.inputs, meta, device,
+                   compression=config.serving.compression)
 
     # Users and items
 
@@ -116,7 +131,10 @@ class Recommender:
         start = time.perf_counter()
         with torch.no_grad():
             batch = self.inputs.user_batch([position], [past], self.config.model.max_history, self.device)
-            scores = self.model.score(self.model.user_vectors(self.item_vectors, batch), self.item_vectors)[0]
+            if self.compressed is not None:
+                scores = self.compressed.score(batch)[0]
+            else:
+                scores = self.model.score(self.model.user_vectors(self.item_vectors, batch), self.item_vectors)[0]
             if exclude_seen and len(past):
                 scores[torch.as_tensor(np.array(past.items), device=self.device)] = float("-inf")
             available = int(torch.isfinite(scores).sum())
@@ -145,6 +163,7 @@ class Recommender:
             "best_epoch": training.get("best_epoch"),
             "parameters": training.get("parameters"),
             "device": str(self.device),
+            "compression": self.compression,
             "modalities": list(self.config.model.modalities),
             "fusion": self.config.model.fusion,
             "task": self.config.model.task,

@@ -21,7 +21,12 @@ from genre_core.evaluation.metrics import full_ranking_metrics
 from genre_core.features import TabularEncoding
 from genre_core.inputs import History, ModelInputs, build_histories
 from genre_core.model import GenreModel
+from genre_core.modalities.media_files import MediaFeatures
 from genre_core.modalities.text import encode_texts
+from genre_core.modalities.text_layers import attach_token_states, lower_layer_states, uses_token_states
+from genre_core.schema import AUDIO_PATH, IMAGE_PATH
+from genre_core.distributed import DistributedContext, wrap_model
+from genre_core.precision import MixedPrecision
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +80,36 @@ def build_inputs(
         )
     else:
         vectors = np.zeros((dataset.n_items, 1), dtype=np.float32)
-    return ModelInputs(dataset, item_encoding, user_encoding, vectors, present)
+    media = encode_media(config, dataset, progress=progress)
+    inputs = ModelInputs(dataset, item_encoding, user_encoding, vectors, present, media)
+    if uses_token_states(config):  # text.tuning or lm fusion: cached lower-layer token states
+        states = lower_layer_states(texts, config.text, config.paths.resolve("cache_dir"), progress=progress)
+        attach_token_states(inputs, states)
+    return inputs
+
+
+def encode_media(config: Config, dataset: Dataset, progress: bool = True) -> dict[str, MediaFeatures]:
+    """Image features and sound spectrograms (cached on disk) of the media modalities the model reads.
+
+    An item whose path column is absent, blank or names a bad file lacks that modality; fusion masks it.
+    """
+    from genre_core.modalities.audio import encode_sounds
+    from genre_core.modalities.image import encode_images
+
+    cache_dir = config.paths.resolve("cache_dir")
+    encoders = {"image": (IMAGE_PATH, encode_images), "audio": (AUDIO_PATH, encode_sounds)}
+    media = {}
+    for name, (column, encode) in encoders.items():
+        if name not in config.model.modalities:
+            continue
+        if column not in dataset.items.columns:
+            log.warning("model.modalities has %s but the items of %s have no %s column; every item lacks it",
+                        name, dataset.name, column)
+            paths = [None] * dataset.n_items
+        else:
+            paths = dataset.items[column].tolist()
+        media[name] = encode(paths, cache_dir, progress=progress)
+    return media
 
 
 @dataclass
@@ -104,6 +138,7 @@ class Trainer:
         progress: bool = True,
         on_epoch: Callable[[int, int, dict], None] | None = None,
         cancel: threading.Event | None = None,
+        distributed: DistributedContext | None = None,
     ):
         self.config = config
         self.dataset = dataset
@@ -111,7 +146,10 @@ class Trainer:
         self.progress = progress
         self.on_epoch = on_epoch
         self.cancel = cancel or threading.Event()
-        self.device = resolve_device(config.training.device)
+        # Under torchrun each process trains on the device its rank was given.
+        self.distributed = distributed
+        self.device = distributed.device if distributed is not None else resolve_device(config.training.device)
+        self.precision = MixedPrecision(config.training.precision, self.device)
         _check_task(config, dataset)
 
     def fit(self) -> TrainResult:
@@ -122,7 +160,9 @@ class Trainer:
         item_encoding = TabularEncoding.fit(dataset.items, dataset.item_features)
         user_encoding = TabularEncoding.fit(dataset.users, dataset.user_features)
         inputs = build_inputs(config, dataset, item_encoding, user_encoding, progress=self.progress)
-        model = GenreModel(config.model, dataset.n_items, inputs.text_dim, item_encoding, user_encoding).to(self.device)
+        model = GenreModel(
+            config.model, dataset.n_items, inputs.text_dim, item_encoding, user_encoding, text_config=config.text
+        ).to(self.device)
         adapter = build_adapter(config.model)
         optimiser = torch.optim.AdamW(
             model.parameters(), lr=config.training.learning_rate, weight_decay=config.training.weight_decay
@@ -137,35 +177,38 @@ class Trainer:
         users = self._training_users(dataset)
         rng = np.random.default_rng(config.seed)
         item_inputs = inputs.item_inputs(self.device)
+        forward, order_rng, rng = self._distributed_setup(model, rng)
+        is_main = self.distributed is None or self.distributed.is_main
 
         best_metric, best_state, best_epoch, bad_epochs = -1.0, None, 0, 0
         best_metrics: dict[str, float] = {}
         curve = []
         epochs = config.training.epochs
-        bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not self.progress)
+        bar = tqdm(range(1, epochs + 1), desc="training", unit="epoch", disable=not self.progress or not is_main)
         epoch = 0
         for epoch in bar:
             if self.cancel.is_set():
                 break
             model.train()
             losses = []
-            for batch_users in _batches(rng.permutation(users), config.training.batch_size):
+            for batch_users in _batches(order_rng.permutation(users), config.training.batch_size):
+                if self.distributed is not None:
+                    batch_users = self.distributed.shard(batch_users)
                 batch = self._training_batch(inputs, train_histories, batch_users, rng)
-                item_vectors = model.item_vectors(item_inputs)
-                scores = model.score(model.user_vectors(item_vectors, batch), item_vectors)
-                loss = adapter.loss(scores, batch)
-                optimiser.zero_grad(set_to_none=True)
-                loss.backward()
-                optimiser.step()
+                with self.precision.autocast():
+                    scores = forward(item_inputs, batch)
+                    # The loss (softmax over the catalogue) is computed in float32 in every precision.
+                    loss = adapter.loss(scores.float(), batch)
+                self.precision.step(loss, optimiser)
                 if scheduler is not None:
                     scheduler.step()
                 losses.append(loss.item())
 
-            metrics = evaluator.evaluate(model)
-            record = {"epoch": epoch, "loss": float(np.mean(losses)), **metrics}
+            metrics, epoch_loss = self._epoch_result(evaluator, model, losses, is_main)
+            record = {"epoch": epoch, "loss": epoch_loss, **metrics}
             curve.append(record)
             bar.set_postfix(loss=f"{record['loss']:.4f}", ndcg10=f"{metrics[EARLY_STOPPING_METRIC]:.4f}")
-            if self.on_epoch is not None:
+            if self.on_epoch is not None and is_main:
                 self.on_epoch(epoch, epochs, record)
 
             if metrics[EARLY_STOPPING_METRIC] > best_metric:
@@ -189,6 +232,33 @@ class Trainer:
             device=str(self.device), curve=curve, stopped_early=bad_epochs >= config.training.patience,
             cancelled=self.cancel.is_set(),
         )
+
+    def _distributed_setup(self, model: GenreModel, rng: np.random.Generator):
+        """Return the step's forward function, the generator of the user order and the batch generator.
+
+        A single process keeps one generator for both, as before. Under torchrun every
+        rank draws the same user order (so the shards of a global batch are disjoint)
+        but its own history splits, dropout masks and negatives.
+        """
+        if self.distributed is None:
+            def forward(item_inputs, batch):
+                item_vectors = model.item_vectors(item_inputs)
+                return model.score(model.user_vectors(item_vectors, batch), item_vectors)
+            return forward, rng, rng
+
+        wrapped = wrap_model(model, self.distributed)
+        rank = self.distributed.rank
+        torch.manual_seed(self.config.seed + 1 + rank)
+        order_rng = np.random.default_rng([self.config.seed, 1])
+        return wrapped, order_rng, np.random.default_rng([self.config.seed, 2, rank])
+
+    def _epoch_result(self, evaluator, model, losses: list[float], is_main: bool) -> tuple[dict[str, float], float]:
+        """Validation metrics (rank 0's, broadcast under torchrun) and the mean training loss of the epoch."""
+        loss = float(np.mean(losses))
+        if self.distributed is None:
+            return evaluator.evaluate(model), loss
+        metrics = evaluator.evaluate(model) if is_main else None
+        return self.distributed.broadcast(metrics), self.distributed.mean(loss)
 
     def _training_users(self, dataset: Dataset) -> np.ndarray:
         """Users with at least one training interaction."""
@@ -225,12 +295,12 @@ class Trainer:
             known_items[row, histories[users[row]].items] = True
 
         batch.update(
-            targets=torch.from_numpy(target_items).to(self.device),
-            target_mask=torch.from_numpy(target_mask).to(self.device),
-            target_ratings=torch.from_numpy(target_ratings).to(self.device),
-            target_rated=torch.from_numpy(_rated_mask(targets, width)).to(self.device),
-            history_items_mask=torch.from_numpy(history_items).to(self.device),
-            known_items_mask=torch.from_numpy(known_items).to(self.device),
+            targets=_to_device(target_items, self.device),
+            target_mask=_to_device(target_mask, self.device),
+            target_ratings=_to_device(target_ratings, self.device),
+            target_rated=_to_device(_rated_mask(targets, width), self.device),
+            history_items_mask=_to_device(history_items, self.device),
+            known_items_mask=_to_device(known_items, self.device),
         )
         return batch
 
@@ -256,6 +326,14 @@ class ValidationScorer:
             return model.score(model.user_vectors(item_vectors, batch), item_vectors)
 
         return full_ranking_metrics(score, self.seen, self.relevant, ks=(10,), batch_size=self.batch_size, device=self.device)
+
+
+def _to_device(array: np.ndarray, device: torch.device) -> torch.Tensor:
+    """Copy a batch array to `device`; for a GPU through pinned memory, so the copy does not block the host."""
+    tensor = torch.from_numpy(array)
+    if device.type != "cuda":
+        return tensor.to(device)
+    return tensor.pin_memory().to(device, non_blocking=True)
 
 
 def _rated_mask(targets: list[History], width: int) -> np.ndarray:

@@ -37,3 +37,13 @@ def empty_registry_config(tmp_path) -> Path:
     path = tmp_path / "movielens.yaml"
     save_config(config, path)
     return path
+
+
+@pytest.fixture
+def stamps_installed() -> None:
+    """Fail, naming the package, when the Tux Paint stamps that the media tests read are not installed."""
+    from genre_core.data.tuxpaint import DEBIAN_PACKAGE, STAMPS_DIR
+
+    if not STAMPS_DIR.is_dir():
+        pytest.fail(f"{STAMPS_DIR} is missing; install the Debian package with "
+                    f"`apt-get install --no-install-recommends {DEBIAN_PACKAGE}` or run `make test-deps`")

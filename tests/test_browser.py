@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,12 +54,11 @@ def _wait_for_health(url: str, server: subprocess.Popen, log_path: Path) -> None
     raise TimeoutError(f"streamlit did not respond on {url}/_stcore/health within {SERVER_START_SECONDS} s; log:\n{log_path.read_text()}")
 
 
-@pytest.fixture
-def server_url(trained_config, tmp_path):
-    """A `streamlit run app.py` server on a free local port, serving the trained test model."""
+@contextmanager
+def streamlit_server(config_path: Path, log_path: Path):
+    """Run `streamlit run app.py` on a free local port, serving `config_path`; yield its URL and stop it after."""
     port = _free_port()
     url = f"http://127.0.0.1:{port}"
-    log_path = tmp_path / "streamlit.log"
     command = [
         sys.executable, "-m", "streamlit", "run", str(PROJECT_ROOT / "app.py"),
         "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true",
@@ -66,7 +66,7 @@ def server_url(trained_config, tmp_path):
     ]
     with open(log_path, "w", encoding="utf-8") as log:
         server = subprocess.Popen(
-            command, cwd=PROJECT_ROOT, env={**os.environ, "GENRE_CONFIG": str(trained_config)},
+            command, cwd=PROJECT_ROOT, env={**os.environ, "GENRE_CONFIG": str(config_path)},
             stdout=log, stderr=subprocess.STDOUT,
         )
     try:
@@ -79,6 +79,13 @@ def server_url(trained_config, tmp_path):
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.fixture
+def server_url(trained_config, tmp_path):
+    """A `streamlit run app.py` server on a free local port, serving the trained test model."""
+    with streamlit_server(trained_config, tmp_path / "streamlit.log") as url:
+        yield url
 
 
 def test_recommendations_in_chromium(server_url, tmp_path):

@@ -133,9 +133,9 @@ def test_invalid_literal_names_key_allowed_value(tmp_path, yaml_text, key, allow
 
 
 def test_invalid_literal_inside_list(tmp_path):
-    path = write_yaml(tmp_path, "model:\n  modalities: [text, audio]\n")
+    path = write_yaml(tmp_path, "model:\n  modalities: [text, video]\n")
 
-    with pytest.raises(ConfigError, match=r"config key 'model\.modalities\[1\]': invalid value 'audio'; allowed values: text, tabular, id"):
+    with pytest.raises(ConfigError, match=r"config key 'model\.modalities\[1\]': invalid value 'video'; allowed values: text, tabular, id, image, audio"):
         load_config(path)
 
 

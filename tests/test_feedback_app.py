@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import subprocess
-import sys
 
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
@@ -17,7 +14,7 @@ from genre_core.feedback.jobs import JobLock
 from genre_core.feedback.runner import LOCK_FILE
 from genre_core.i18n import translate
 from genre_core.registry import ModelRegistry
-from test_browser import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_for_health
+from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
 from test_feedback_retrain import copy_config
 
 APP = PROJECT_ROOT / "app.py"
@@ -143,27 +140,9 @@ def test_thumbs_on_recommendations_page(monkeypatch, config_path):
 def feedback_server(trained_config, tmp_path):
     """`streamlit run app.py` on a free local port, serving a copy of the trained model with fast retraining."""
     config_path = copy_config(trained_config, tmp_path, **{"feedback.epochs": 1, "feedback.replay_fraction": 0.05})
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
     log_path = tmp_path / "streamlit.log"
-    command = [
-        sys.executable, "-m", "streamlit", "run", str(APP), "--server.port", str(port),
-        "--server.address", "127.0.0.1", "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        "--server.fileWatcherType", "none",
-    ]
-    with open(log_path, "w", encoding="utf-8") as log:
-        server = subprocess.Popen(command, cwd=PROJECT_ROOT, env={**os.environ, "GENRE_CONFIG": str(config_path)},
-                                  stdout=log, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_health(url, server, log_path)
+    with streamlit_server(config_path, log_path) as url:
         yield url, config_path, log_path
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
 
 
 @pytest.mark.browser

@@ -6,6 +6,7 @@ from genre_core.schema import GENRES, ITEM_ID, RATING, TITLE, USER_ID, YEAR
 from ui.attributions import explain_link
 from ui.feedback_widgets import thumbs_for_rows
 from ui.language import t
+from ui.media import attribution_maps, has_media, item_cards
 from ui.model_loading import require_recommender, show_dataset_notice
 from ui.tables import attribute_label, column_config, display_value, full_height, join_genres
 
@@ -81,3 +82,8 @@ with history_column:
         columns = [column for column in HISTORY_COLUMNS if column in history.columns]
         st.dataframe(join_genres(history[columns]), hide_index=True, column_config=column_config(columns),
                      height=full_height(min(len(history), max(k, 10))), key="rec_history")
+
+# Datasets with pictures or sounds: cards of the top items and their attribution maps.
+if has_media(recommender):
+    item_cards(recommender, recommendations.items)
+    attribution_maps(recommender, user_id, recommendations.items)

@@ -19,6 +19,7 @@ from genre_core.data.column_parsers import (
     parse_categories, parse_ids, parse_labels, parse_numbers, parse_text, parse_timestamps,
 )
 from genre_core.data.dataset import Dataset, FeatureSpec
+from genre_core.data.media_columns import MEDIA_COLUMNS, read_media_columns
 from genre_core.data.table_files import TABLE_SUFFIXES, Table, find_table, read_table
 from genre_core.data.validation import DataProblem, DataValidationError, ProblemLog
 from genre_core.schema import ITEM_ID, RATING, TIMESTAMP, USER_ID
@@ -116,6 +117,8 @@ def load_custom(folder: str | Path, data_config: DataConfig, name: str | None = 
 
     interactions = _parse_interactions(interactions_table, problems) if interactions_table else None
     items = _parse_entity(items_table, items_entity, problems) if items_table else None
+    if items is not None:  # image_path and audio_path, when the items file has them
+        items = items.assign(**read_media_columns(items_table, folder))
     users = _parse_entity(users_table, users_entity, problems) if users_table else None
 
     if interactions is not None and items is not None:
@@ -214,7 +217,7 @@ def _parse_entity(table: Table, entity: _Entity, problems: ProblemLog) -> pd.Dat
         for column in columns
     }
     has_columns = _check_columns(table, [entity.id_column], config_keys, problems)
-    _log_ignored_columns(table, [entity.id_column, *entity.features.columns])
+    _log_ignored_columns(table, [entity.id_column, *entity.features.columns, *MEDIA_COLUMNS])
     if not has_columns:
         return None
 

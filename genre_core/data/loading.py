@@ -14,7 +14,7 @@ from genre_core.data.movielens import ITEM_FEATURES, USER_FEATURES, load_recbole
 
 log = logging.getLogger(__name__)
 
-SOURCES = ("recbole", "grouplens", "custom")
+SOURCES = ("recbole", "grouplens", "custom", "tuxpaint")
 RECBOLE_INTERACTIONS_FILE = "ml-100k.inter"
 
 
@@ -30,6 +30,11 @@ def load_dataset(data_config: DataConfig) -> Dataset:
     source = data_config.source
     if source not in SOURCES:
         raise ConfigError(f"config key 'data.source': invalid value {source!r}; allowed values: {', '.join(SOURCES)}")
+    if source == "tuxpaint":
+        # The stamps folder defaults to the Debian package's; the item features are fixed by the catalogue.
+        from genre_core.data.simulate import load_tuxpaint
+
+        return load_tuxpaint(data_config.path, data_config.simulation, name=data_config.name)
     path = _resolve_path(data_config)
     log.info("loading data from source '%s' at %s", source, path or "the installed recbole package")
 

@@ -27,8 +27,10 @@ _CACHE: OrderedDict[tuple, dict] = OrderedDict()
 
 BASELINE_TEXT = {
     "mean": "the catalogue's mean text vector, item-attribute and ID embeddings, the users' mean "
-            "attribute embedding, and every history weight at 0",
-    "zero": "zero text vector, item-attribute, ID and user-attribute embeddings, and every history weight at 0",
+            "attribute embedding, the mean image features and log-mel spectrogram of the items that have them, "
+            "and every history weight at 0",
+    "zero": "zero text vector, item-attribute, ID and user-attribute embeddings, zero image features and "
+            "spectrogram, and every history weight at 0",
 }
 
 
@@ -123,6 +125,13 @@ def _explain(recommender, user_index, item_index, versus_index, history, setting
 
 
 def _check_request(recommender, user_id, item_id, settings):
+    text = recommender.config.text
+    if text.tuning != "frozen" or recommender.config.model.fusion == "lm":
+        raise ExplainError(
+            f"explanations need frozen text vectors, but model {recommender.version} uses text.tuning "
+            f"{text.tuning!r} with fusion {recommender.config.model.fusion!r}; explain a model trained with "
+            "text.tuning: frozen and fusion concat_mlp or attention"
+        )
     user_index = recommender.dataset.user_position(user_id)
     item_index = _check_item(recommender, item_id)
     history = recommender.histories[user_index]
@@ -166,7 +175,8 @@ def _next_ranked(recommender, user_index: int, item_index: int) -> int:
 
 def _active_modalities(model) -> list[bool]:
     item = set(model.item_tower.modalities)
-    return ["text" in item, "tabular" in item, True, model.user_tower.attributes is not None, True]
+    return ["text" in item, "tabular" in item, True, model.user_tower.attributes is not None,
+            "image" in item, "audio" in item, True]
 
 
 def _share_rows(shares, active, difference) -> list[dict]:

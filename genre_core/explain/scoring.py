@@ -7,6 +7,8 @@ The tensors are the ones the encoders read, kept differentiable:
   layer, (n, T, dim);
 - item ID: the item's ID embedding with its score bias appended, (n, T, dim + 1);
 - user attributes: the user tabular encoder's summed feature embeddings, (n, dim);
+- image: the item's cached EfficientNet-Lite0 features, (n, T, 1280), or (n, T, 1) when the model reads no image;
+- audio: the item's log-mel spectrogram, (n, T, 64, 96), or (n, T, 1) when the model reads no sound;
 - history: one weight per past item that scales the item's value in the user tower, (n, L).
 
 T is 1 for the score target and 2 for the rank margin score(A) - score(B).
@@ -22,7 +24,7 @@ import torch
 from genre_core.inputs import History
 from genre_core.model import UserTower
 
-MODALITIES = ("text", "item_attributes", "item_id", "user_attributes", "history")
+MODALITIES = ("text", "item_attributes", "item_id", "user_attributes", "image", "audio", "history")
 
 
 def tabular_features(encoder, inputs: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -70,8 +72,10 @@ class ScoringProblem:
     history_rating: torch.Tensor
     item_indices: list[int]
     history_items: np.ndarray
+    image_present: torch.Tensor | None = None  # (T,)
+    audio_present: torch.Tensor | None = None  # (T,)
 
-    def forward(self, text, item_attributes, item_id, user_attributes, history_weight) -> torch.Tensor:
+    def forward(self, text, item_attributes, item_id, user_attributes, image, audio, history_weight) -> torch.Tensor:
         """Score of each row: (n,) for the score target, score(A) - score(B) for the margin."""
         rows, targets = text.shape[0], text.shape[1]
         item_tower = self.model.item_tower
@@ -84,6 +88,12 @@ class ScoringProblem:
             elif name == "tabular":
                 vectors.append(encoder.out(item_attributes.reshape(rows * targets, -1)))
                 present.append(torch.ones(rows * targets, dtype=torch.bool))
+            elif name == "image":
+                vectors.append(encoder.project(image.reshape(rows * targets, -1)))
+                present.append((self.image_present > 0).repeat(rows))
+            elif name == "audio":
+                vectors.append(encoder.encode(audio.reshape(rows * targets, *audio.shape[2:])))
+                present.append((self.audio_present > 0).repeat(rows))
             else:
                 vectors.append(item_id[..., :-1].reshape(rows * targets, -1))
                 present.append(torch.ones(rows * targets, dtype=torch.bool))
@@ -96,6 +106,10 @@ class ScoringProblem:
         }
         user_vectors = UserTower.forward(_UserTowerView(self.model.user_tower), self.catalogue_vectors, batch)
         scores = (user_vectors.unsqueeze(1) * item_vectors).sum(-1) + item_id[..., -1] + self.model.global_bias
+        # A modality the model does not read (no tabular encoder, no image) still joins the graph with
+        # weight 0, because Captum's gradient methods reject an input that the output does not use.
+        unused = sum((tensor * 0).flatten(1).sum(1) for tensor in (text, item_attributes, user_attributes, image, audio))
+        scores = scores + unused.unsqueeze(1)
         return scores[:, 0] - scores[:, 1] if targets == 2 else scores[:, 0]
 
     def value(self, inputs: tuple[torch.Tensor, ...] | None = None) -> float:
@@ -127,9 +141,11 @@ def build_problem(recommender, user_index: int, item_indices: list[int], history
         id_table = _id_table(model, recommender.dataset.n_items)
 
     text = items["text"][index].unsqueeze(0)
+    image, image_present = _media_input(items, "image", index)
+    audio, audio_present = _media_input(items, "audio", index)
     inputs = (
         text, item_features[index].unsqueeze(0), id_table[index].unsqueeze(0),
-        user_features[user_index:user_index + 1], batch["history_mask"].to(torch.float32),
+        user_features[user_index:user_index + 1], image, audio, batch["history_mask"].to(torch.float32),
     )
     if baseline == "mean":
         with_text = items["text_present"] > 0
@@ -137,7 +153,8 @@ def build_problem(recommender, user_index: int, item_indices: list[int], history
         baselines = (
             text_mean.expand_as(text).clone(), item_features.mean(0).expand_as(inputs[1]).clone(),
             id_table.mean(0).expand_as(inputs[2]).clone(), user_features.mean(0, keepdim=True),
-            torch.zeros_like(inputs[4]),
+            _media_mean(items, "image").expand_as(image).clone(), _media_mean(items, "audio").expand_as(audio).clone(),
+            torch.zeros_like(inputs[-1]),
         )
     else:
         baselines = tuple(torch.zeros_like(tensor) for tensor in inputs)
@@ -150,7 +167,23 @@ def build_problem(recommender, user_index: int, item_indices: list[int], history
         history_mask=batch["history_mask"],
         history_rating=batch["history_rating"], item_indices=list(item_indices),
         history_items=np.asarray(history.items[-max_history:][:length]),
+        image_present=image_present, audio_present=audio_present,
     )
+
+
+def _media_input(items, name: str, index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return the target items' image features or spectrograms (1, T, ...) and presence (T,), or a (1, T, 1) zero stand-in."""
+    if name not in items:
+        return torch.zeros(1, len(index), 1), torch.zeros(len(index))
+    return items[name][index].unsqueeze(0), items[f"{name}_present"][index]
+
+
+def _media_mean(items, name: str) -> torch.Tensor:
+    """Mean image features or spectrogram over the items that have one (zeros when none has)."""
+    if name not in items:
+        return torch.zeros(1)
+    present = items[f"{name}_present"] > 0
+    return items[name][present].mean(0) if present.any() else torch.zeros(items[name].shape[1:])
 
 
 def _item_features(model, items) -> torch.Tensor:

@@ -1,0 +1,360 @@
+"""Scoring a synthetic catalogue of millions of items in chunks, against the memory-bandwidth bound.
+
+Scoring a batch of users against a catalogue reads every item vector once, so
+with few users it is limited by memory bandwidth, not arithmetic: the time of
+one pass can be no lower than (catalogue bytes) / (bandwidth). The bandwidth is
+measured on this machine twice: with a large tensor copy, counted as bytes read
+plus bytes written, and with a read-only pass (the faster of a sum and a dot
+product of the catalogue with itself). The share reported is the bound's time
+divided by the measured time.
+
+With more users per batch the product needs 2 * users * dim floating-point
+operations per item. On one core the packed matrix product does not overlap its
+arithmetic with the read of the catalogue. A pass then takes about one read plus
+the product's time on cached data. In the runs of docs/benchmarks.md the product
+alone stays below half of the read bound from about 4 users per batch on.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import torch
+
+log = logging.getLogger(__name__)
+
+FLOAT_BYTES = 4
+GIB = 2**30
+MIB = 2**20
+# Largest chunk `suggest_chunk_size` proposes; bigger chunks no longer cut per-chunk overhead.
+MAX_SUGGESTED_CHUNK = 1 << 20
+# Bytes held per score of a chunk: the float32 score buffer, the benchmark's product-only buffer
+# of the same size and the group maxima (1/GROUP of it). This is an upper estimate.
+SCORE_WORKING_BYTES = 3 * FLOAT_BYTES
+# Items whose scores share one maximum in the running top-k filter of `top_k_chunked`.
+GROUP = 64
+# Item vectors multiplied at a time: small enough to stay in one core's L2 cache for the product.
+STAGING_BYTES = 1 * MIB
+# From this many users on, each block is copied into the staging buffer before the product.
+STAGE_MIN_USERS = 5
+
+
+class ScaleMemoryError(RuntimeError):
+    """The requested catalogue or chunk does not fit in the memory limit."""
+
+
+def available_memory_bytes() -> int:
+    """MemAvailable from /proc/meminfo, or the physical memory where that file is missing."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    import os
+
+    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+
+
+def reset_peak_memory() -> bool:
+    """Restart the peak-memory count of this process (Linux: write 5 to /proc/self/clear_refs); False if unsupported."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+        return True
+    except OSError:
+        return False
+
+
+def peak_memory_bytes() -> int:
+    """Peak resident memory of this process since the last reset (VmHWM), or since it started."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KiB on Linux
+
+
+# Memory planning
+
+
+def suggest_chunk_size(dim: int, n_users: int, budget_bytes: float) -> int:
+    """Largest power-of-two chunk whose item vectors and score buffer fit in `budget_bytes`."""
+    per_item = dim * FLOAT_BYTES + n_users * SCORE_WORKING_BYTES
+    chunk = 1
+    while chunk * 2 * per_item <= budget_bytes and chunk * 2 <= MAX_SUGGESTED_CHUNK:
+        chunk *= 2
+    return chunk
+
+
+def check_memory(n_items: int, dim: int, n_users: int, chunk_size: int, limit_bytes: float, stream: bool) -> None:
+    """Raise ScaleMemoryError, naming a chunk size that fits, when the run would exceed `limit_bytes`."""
+    catalogue = 0 if stream else n_items * dim * FLOAT_BYTES
+    chunk_items = min(chunk_size, n_items)
+    working = chunk_items * n_users * SCORE_WORKING_BYTES + (chunk_items * dim * FLOAT_BYTES if stream else 0)
+    if catalogue + working <= limit_bytes:
+        return
+
+    if catalogue > limit_bytes / 2:
+        suggested = suggest_chunk_size(dim, n_users, limit_bytes / 4)
+        raise ScaleMemoryError(
+            f"a catalogue of {n_items:,} items x {dim} dims needs {catalogue / GIB:.1f} GiB of float32 vectors, "
+            f"more than half of the {limit_bytes / GIB:.1f} GiB memory limit; rerun with --stream --chunk-size "
+            f"{suggested} to generate and score {suggested:,} items at a time "
+            f"({suggested * (dim * FLOAT_BYTES + n_users * SCORE_WORKING_BYTES) / MIB:.0f} MiB per chunk)"
+        )
+    suggested = suggest_chunk_size(dim, n_users, (limit_bytes - catalogue) / 2)
+    raise ScaleMemoryError(
+        f"scores of {n_users} users x {chunk_items:,} items per chunk need {working / GIB:.1f} GiB, which with the "
+        f"{catalogue / GIB:.1f} GiB catalogue exceeds the {limit_bytes / GIB:.1f} GiB memory limit; "
+        f"use --chunk-size {suggested}"
+    )
+
+
+# Catalogue and scoring
+
+
+def synthetic_chunks(n_items: int, dim: int, chunk_size: int, seed: int = 0) -> Iterator[torch.Tensor]:
+    """Yield the catalogue's item vectors chunk by chunk: standard normal, seeded per chunk, so reproducible."""
+    for number, start in enumerate(range(0, n_items, chunk_size)):
+        generator = torch.Generator().manual_seed(seed * 1_000_003 + number)
+        yield torch.randn(min(chunk_size, n_items - start), dim, generator=generator)
+
+
+def synthetic_catalogue(n_items: int, dim: int, seed: int = 0, chunk_size: int = 65_536) -> torch.Tensor:
+    """Build the whole synthetic catalogue (n_items, dim) in memory, chunk by chunk, as `synthetic_chunks` yields it."""
+    catalogue = torch.empty(n_items, dim)
+    for start, chunk in zip(range(0, n_items, chunk_size), synthetic_chunks(n_items, dim, chunk_size, seed)):
+        catalogue[start:start + len(chunk)] = chunk
+    return catalogue
+
+
+def chunks_of(catalogue: torch.Tensor, chunk_size: int) -> Iterator[torch.Tensor]:
+    for start in range(0, len(catalogue), chunk_size):
+        yield catalogue[start:start + chunk_size]
+
+
+def top_k_chunked(
+    user_vectors: torch.Tensor, item_chunks: Iterable[torch.Tensor], k: int, chunk_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Top-k dot-product scores and item indices of each user over a catalogue given in chunks.
+
+    Memory beyond the catalogue is one (users, chunk_size) score buffer, a
+    staging block of STAGING_BYTES and the running top-k, whatever the catalogue size.
+    Each chunk is multiplied in blocks of about STAGING_BYTES of item vectors, so
+    the block read from memory stays in the core's cache for the product. The
+    running top-k is then updated from groups of GROUP items: one maximum per
+    user and group, and only the k groups with the highest maxima are merged
+    (see `_merge_top_groups`), instead of a top-k over the whole chunk.
+    """
+    n_users, dim = user_vectors.shape
+    users = user_vectors.contiguous()
+    dtype = users.dtype
+    width = -(-chunk_size // GROUP) * GROUP
+    buffer = torch.empty(n_users, width, dtype=dtype)
+    groups = buffer.view(n_users, width // GROUP, GROUP)
+    group_maxima = torch.empty(n_users, width // GROUP, dtype=dtype)
+    # With few users the product reads each chunk from memory in one call. With more,
+    # each block is first copied into a staging buffer that stays in cache, because the
+    # packed product is slower when it reads memory itself.
+    if n_users >= STAGE_MIN_USERS:
+        block = max(GROUP, STAGING_BYTES // (max(dim, 1) * users.element_size()) // GROUP * GROUP)
+        staging = torch.empty(block, dim, dtype=dtype)
+    else:
+        block, staging = width, None
+    best_values = torch.full((n_users, k), float("-inf"), dtype=dtype)
+    best_indices = torch.full((n_users, k), -1, dtype=torch.long)
+    rows = torch.arange(n_users).unsqueeze(1)
+    offset = 0
+    for chunk in item_chunks:
+        n_items = len(chunk)
+        if n_items > chunk_size:
+            raise ValueError(f"a chunk has {n_items} items, more than chunk_size={chunk_size}")
+        for start in range(0, n_items, block):
+            part = chunk[start:start + block]
+            if staging is not None:
+                part = staging[:len(part)].copy_(part)
+            torch.mm(users, part.T, out=buffer[:, start:start + len(part)])
+        n_groups = -(-n_items // GROUP)
+        if n_items % GROUP:
+            buffer[:, n_items:n_groups * GROUP] = float("-inf")
+        maxima = group_maxima[:, :n_groups]
+        torch.amax(groups[:, :n_groups], dim=2, out=maxima)
+        best_values, best_indices = _merge_top_groups(groups, maxima, offset, best_values, best_indices, rows)
+        offset += n_items
+    # Slots never filled (a catalogue of fewer than k items) keep index -1.
+    best_indices.masked_fill_(best_values == float("-inf"), -1)
+    return best_values, best_indices
+
+
+def _merge_top_groups(groups, maxima, offset, best_values, best_indices, rows):
+    """Merge the items of each user's k highest-maximum groups of one chunk into that user's running top-k.
+
+    An item outside those groups cannot be in the user's top-k. The maximum of
+    each of the k groups is the score of one of its items. Each such score is at
+    least the maximum of the item's own group, so at least the item's score. So k * GROUP scores per user and chunk are
+    merged, with no top-k over the whole chunk.
+    """
+    k = best_values.shape[1]
+    top_groups = torch.topk(maxima, min(k, maxima.shape[1]), dim=1).indices
+    values = groups[rows, top_groups].flatten(1)
+    indices = ((offset + top_groups * GROUP).unsqueeze(2) + torch.arange(GROUP)).flatten(1)
+    best_values, order = torch.topk(torch.cat([best_values, values], 1), k, dim=1)
+    return best_values, torch.cat([best_indices, indices], 1).gather(1, order)
+
+
+# Bandwidth
+
+
+class BandwidthProbe:
+    """Memory bandwidth in bytes/s, measured best-of-n: a tensor copy (read + write) and a read-only pass.
+
+    The copy arrays take 2 * `copy_bytes`; keep that far above the last-level cache.
+    The read-only pass (the faster of a sum and a dot product of the array with
+    itself) runs over the array it is given, so a scoring benchmark can measure it
+    on the very catalogue it scores.
+    """
+
+    def __init__(self, copy_bytes: int = 256 * MIB):
+        self.copy_bytes = copy_bytes
+        self.source = torch.ones(copy_bytes // FLOAT_BYTES)
+        self.target = torch.empty_like(self.source)
+        self.target.copy_(self.source)
+        self.copy_seconds = float("inf")
+        self.read_seconds = float("inf")
+        self.read_bytes = 0
+
+    def measure(self, read_array: torch.Tensor | None = None) -> None:
+        """Time one copy and one read (of `read_array`, or of the copy source), keeping the fastest of each."""
+        start = time.perf_counter()
+        self.target.copy_(self.source)
+        self.copy_seconds = min(self.copy_seconds, time.perf_counter() - start)
+
+        array = self.source if read_array is None else read_array
+        start = time.perf_counter()
+        array.sum()
+        self.read_seconds = min(self.read_seconds, time.perf_counter() - start)
+        # A dot product of the array with itself also reads it once. On this machine it
+        # streams about a tenth faster than the sum, so the faster of the two sets the bound.
+        flat = array.reshape(-1)
+        start = time.perf_counter()
+        torch.dot(flat, flat)
+        self.read_seconds = min(self.read_seconds, time.perf_counter() - start)
+        self.read_bytes = array.numel() * array.element_size()
+
+    @property
+    def copy_bandwidth(self) -> float:
+        return 2 * self.copy_bytes / self.copy_seconds
+
+    @property
+    def read_bandwidth(self) -> float:
+        return self.read_bytes / self.read_seconds
+
+
+# Benchmark
+
+
+@dataclass
+class ScaleResult:
+    n_items: int
+    dim: int
+    n_users: int
+    chunk_size: int
+    k: int
+    stream: bool
+    seconds_per_pass: float
+    users_per_second: float
+    catalogue_bytes: int
+    working_bytes: int
+    # Peak resident memory of the whole process during this row: Python, torch, the catalogue,
+    # the score buffer and the bandwidth probe's two copy arrays.
+    peak_memory_bytes: int = 0
+    # Bandwidths measured between the passes of this row, so they share its load on the machine.
+    copy_bandwidth: float | None = None
+    read_bandwidth: float | None = None
+    # Time of one pass at the measured copy and read bandwidth, and the share of it reached.
+    bound_seconds_copy: float | None = None
+    bound_seconds_read: float | None = None
+    share_of_copy_bound: float | None = None
+    share_of_read_bound: float | None = None
+    # The matrix product alone (`torch.mm` of each chunk into one buffer, no staging, no top-k),
+    # best of the same repeats, and its share of the read bound: the ceiling of the full pass.
+    product_seconds: float | None = None
+    product_share_of_read_bound: float | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def benchmark_scoring(
+    n_items: int,
+    dim: int,
+    n_users: int,
+    chunk_size: int,
+    k: int = 10,
+    repeats: int = 3,
+    stream: bool = False,
+    seed: int = 0,
+    copy_bytes: int = 256 * MIB,
+) -> ScaleResult:
+    """Time the top-k of `n_users` random users over a synthetic catalogue (best of `repeats` passes).
+
+    Unless the catalogue is streamed, each pass follows a bandwidth measurement (a
+    copy of `copy_bytes` and a read of the catalogue itself) and a pass of the
+    matrix product alone. So the bound and the passes see the same load from
+    other processes.
+    """
+    reset_peak_memory()
+    users = torch.randn(n_users, dim, generator=torch.Generator().manual_seed(seed + 1))
+    catalogue = None if stream else synthetic_catalogue(n_items, dim, seed)
+    probe = None if stream else BandwidthProbe(copy_bytes)
+
+    def one_pass() -> float:
+        chunks = synthetic_chunks(n_items, dim, chunk_size, seed) if stream else chunks_of(catalogue, chunk_size)
+        start = time.perf_counter()
+        top_k_chunked(users, chunks, k, chunk_size)
+        return time.perf_counter() - start
+
+    product_buffer = None if stream else torch.empty(n_users, chunk_size)
+
+    def product_pass() -> float:
+        start = time.perf_counter()
+        for chunk in chunks_of(catalogue, chunk_size):
+            torch.mm(users, chunk.T, out=product_buffer[:, :len(chunk)])
+        return time.perf_counter() - start
+
+    if not stream:
+        one_pass()  # warm-up: page in the catalogue and the score buffer
+    seconds = product_seconds = float("inf")
+    for _ in range(repeats):
+        if probe is not None:
+            probe.measure(catalogue)
+            product_seconds = min(product_seconds, product_pass())
+        seconds = min(seconds, one_pass())
+
+    catalogue_bytes = n_items * dim * FLOAT_BYTES
+    chunk_items = min(chunk_size, n_items)
+    result = ScaleResult(
+        n_items=n_items, dim=dim, n_users=n_users, chunk_size=chunk_size, k=k, stream=stream,
+        seconds_per_pass=seconds, users_per_second=n_users / seconds,
+        catalogue_bytes=0 if stream else catalogue_bytes,
+        working_bytes=chunk_items * n_users * SCORE_WORKING_BYTES + (chunk_items * dim * FLOAT_BYTES if stream else 0),
+    )
+    result.peak_memory_bytes = peak_memory_bytes()
+    # A streamed catalogue is generated during the pass, so the bandwidth bound does not apply to it.
+    if probe is not None:
+        result.copy_bandwidth, result.read_bandwidth = probe.copy_bandwidth, probe.read_bandwidth
+        result.bound_seconds_copy = catalogue_bytes / probe.copy_bandwidth
+        result.bound_seconds_read = catalogue_bytes / probe.read_bandwidth
+        result.share_of_copy_bound = result.bound_seconds_copy / seconds
+        result.share_of_read_bound = result.bound_seconds_read / seconds
+        result.product_seconds = product_seconds
+        result.product_share_of_read_bound = result.bound_seconds_read / product_seconds
+    log.info("scored %d users x %d items (%d dims) in %.3f s", n_users, n_items, dim, seconds)
+    return result
