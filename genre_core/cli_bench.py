@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 
 import torch
 
@@ -32,7 +33,7 @@ def add_commands(commands, common) -> None:
     bench.add_argument("--stream", action="store_true",
                        help="generate each chunk when it is scored instead of holding the catalogue in memory")
     bench.add_argument("--memory-limit-gib", type=float,
-                       help=f"memory the run may plan to use, in GiB (default: {DEFAULT_MEMORY_SHARE:.0%} of MemAvailable)")
+                       help=f"memory the run may plan to use, in GiB (default: {DEFAULT_MEMORY_SHARE * 100:.0f}%% of MemAvailable)")
     bench.add_argument("--encoding", action="store_true",
                        help="also time item encoding (item tower and the text encoder) at several batch sizes")
     bench.set_defaults(handler=run_bench)
@@ -41,7 +42,7 @@ def add_commands(commands, common) -> None:
 def _count(text: str) -> int:
     try:
         value = int(float(text)) if "e" in text.lower() else int(text)
-    except ValueError:
+    except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"invalid count {text!r}; give a whole number such as 1000000") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"invalid count {value}; give a number of at least 1")
@@ -51,7 +52,7 @@ def _count(text: str) -> int:
 def run_bench(args) -> dict:
     """Check memory for every row first, then measure scoring against bandwidth and (optionally) encoding."""
     limit = args.memory_limit_gib * GIB if args.memory_limit_gib is not None else DEFAULT_MEMORY_SHARE * available_memory_bytes()
-    if limit <= 0:
+    if not math.isfinite(limit) or limit <= 0:
         raise ScaleMemoryError(f"invalid --memory-limit-gib {args.memory_limit_gib}; give a positive number of GiB")
     for dim in args.dims:
         for n_users in args.users:

@@ -17,12 +17,11 @@ DATASET_COMMANDS = ("prepare", "train", "evaluate")
 
 def dataset_config(name: str) -> Path:
     """Return the shipped config of dataset `name`, or raise FileNotFoundError listing the shipped ones."""
-    path = CONFIG_DIR / f"{name}.yaml"
-    if not path.is_file():
-        shipped = ", ".join(sorted(file.stem for file in CONFIG_DIR.glob("*.yaml")))
-        raise FileNotFoundError(f"no shipped config for dataset {name!r}; available: {shipped}. "
+    shipped = sorted(file.stem for file in CONFIG_DIR.glob("*.yaml"))
+    if name not in shipped:  # a name only: no paths such as ../other
+        raise FileNotFoundError(f"no shipped config for dataset {name!r}; available: {', '.join(shipped)}. "
                                 "Pass your own YAML file with --config instead")
-    return path
+    return CONFIG_DIR / f"{name}.yaml"
 
 
 def add_commands(commands, common) -> None:
@@ -51,7 +50,7 @@ def _with_dataset(command: str):
     def handler(args) -> dict[str, Any]:
         from genre_core.cli import COMMANDS
 
-        if getattr(args, "dataset", None):
+        if getattr(args, "dataset", None) is not None:
             args.config = str(dataset_config(args.dataset))
         return COMMANDS[command](args)
 

@@ -117,6 +117,9 @@ class ModelConfig:
     # A learned score bias per item. false keeps it at 0, so scores come from content alone,
     # because a free per-item bias learns popularity the way an item ID embedding would.
     item_bias: bool = True
+    # Principal components of the image features kept before the image projection, or 0 for all
+    # 1280 features. With few components the pictures stand in less for item IDs.
+    image_components: int = field(default=0, metadata=_range(0, 1280))
 
 
 @dataclass

@@ -38,7 +38,7 @@ class ItemTower(nn.Module):
             elif name == "tabular":
                 encoders[name] = TabularEncoder(item_encoding, config.dim, prefix="item_")
             elif name == "image":
-                encoders[name] = ImageProjection(IMAGE_DIM, config.dim, config.dropout)
+                encoders[name] = ImageProjection(IMAGE_DIM, config.dim, config.dropout, config.image_components)
             elif name == "audio":
                 encoders[name] = AudioEncoder(config.dim, config.dropout)
             else:

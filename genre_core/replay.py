@@ -74,9 +74,30 @@ def load_run(config: Config) -> dict | None:
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as error:
+        run = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
         raise ValueError(f"replay run file {path} is corrupt ({error}); run `genre replay` again to rewrite it") from error
+    missing = _missing_run_key(run)
+    if missing:
+        raise ValueError(f"replay run file {path} is corrupt (no {missing}); run `genre replay` again to rewrite it")
+    return run
+
+
+# Keys of a saved run that the Model Health page reads, as paths into the JSON object.
+RUN_KEYS = ("created_at", "dataset", "machine", "windows", "seconds", "interactions.initial",
+            "interactions.streamed", "settings.k", "settings.window")
+
+
+def _missing_run_key(run) -> str | None:
+    """Return the first key that the saved run lacks, or None when it has every key the page reads."""
+    paths = list(RUN_KEYS) + [f"policies.{name}.{part}" for name in POLICIES for part in ("summary", "timeline")]
+    for key in paths:
+        value = run
+        for part in key.split("."):
+            if not isinstance(value, dict) or part not in value:
+                return repr(key)
+            value = value[part]
+    return None
 
 
 def replay_model_config(config: Config) -> Config:

@@ -163,6 +163,9 @@ class Trainer:
         model = GenreModel(
             config.model, dataset.n_items, inputs.text_dim, item_encoding, user_encoding, text_config=config.text
         ).to(self.device)
+        if config.model.image_components and "image" in model.item_tower.encoders:
+            images = inputs.item_inputs(self.device)
+            model.item_tower.encoders["image"].fit_components(images["image"], images["image_present"])
         adapter = build_adapter(config.model)
         optimiser = torch.optim.AdamW(
             model.parameters(), lr=config.training.learning_rate, weight_decay=config.training.weight_decay

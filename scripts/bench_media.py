@@ -46,6 +46,11 @@ def verdict(rows: list[tuple[str, dict]], protocol: str) -> str:
     return f"On {protocol} the fused model does not beat {', '.join(losers)}."
 
 
+def components_text(components: int) -> str:
+    """Describe how many image features the model reads: all 1280, or that many principal components."""
+    return f"image features cut to {components} principal components" if components else "all 1280 image features"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--benchmark-users", type=int, default=90, help="users sampled for the driver benchmark")
@@ -84,7 +89,7 @@ def main() -> None:
 Tux Paint stamps ({dataset.n_items} items, real pictures, descriptions and sounds from the Debian
 package tuxpaint-stamps-default) with **simulated** interactions ({dataset.n_users} users, {len(dataset.interactions)}
 interactions; each user is driven by one modality, see `genre_core/data/simulate.py`). Config
-`assets/configs/tuxpaint.yaml` (no item ID, no item bias), seed {base.seed}. Command:
+`assets/configs/tuxpaint.yaml` (no item ID, no item bias, {components_text(base.model.image_components)}), seed {base.seed}. Command:
 `OMP_NUM_THREADS=1 .venv/bin/python scripts/bench_media.py`. Machine: {machine_description()};
 load average {load_before:.1f} at the start and {load_after:.1f} at the end, from other jobs on the machine.
 
@@ -104,7 +109,7 @@ over each user's top 5) names the user's true driver for {benchmark['hits']} of 
 ({benchmark['accuracy']:.0%}); per driver: {', '.join(f"{name} {value:.0%}" for name, value in benchmark['per_driver'].items())}.
 With each modality's shares divided by their mean absolute value over the explained users, the largest names
 the driver for {benchmark['relative_accuracy']:.0%}; per driver: {', '.join(f"{name} {value:.0%}" for name, value in benchmark['relative_per_driver'].items())}.
-Target: 90% of users ({"met" if max(benchmark['accuracy'], benchmark['relative_accuracy']) >= 0.9 else "not met"}). Training and explaining took {seconds:.0f} s.
+Target: 90% of users ({"met" if benchmark['accuracy'] >= 0.9 else "not met"}; the largest plain share counts). Training and explaining took {seconds:.0f} s.
 
 {verdict(new_rows, "new items")} {verdict(temporal_rows, "the temporal split")}
 """

@@ -54,6 +54,17 @@ def test_page_shows_four_steps(page):
                                                           translate("causal.drives_model", "en")}
 
 
+def test_repeated_estimate_reuses_the_report(page):
+    """A second press of Estimate with the same question returns the stored report, with no cache replay error."""
+    _estimate(page.run())
+    first = [element.value for element in page.header]
+    page.button[0].click()
+    page.run()
+
+    assert not page.exception
+    assert [element.value for element in page.header] == first
+
+
 def test_page_cyclic_graph_message(page):
     page.run()
     page.text_area(key="causal_graph_popularity").set_value("digraph { popular -> high_rating; high_rating -> popular; }")

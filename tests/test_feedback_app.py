@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from genre_core.config import PROJECT_ROOT, load_config
 from genre_core.feedback.jobs import JobLock
 from genre_core.feedback.runner import LOCK_FILE
+from genre_core.feedback.store import FeedbackStore
 from genre_core.i18n import translate
 from genre_core.registry import ModelRegistry
 from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
@@ -106,6 +107,7 @@ def test_promote_and_rollback_from_page(app, config_path):
 
 
 def test_second_retraining_rejected(app, config_path):
+    FeedbackStore.open(load_config(config_path)).add(USER, "50", "irrelevant", "ann")
     lock = JobLock(ModelRegistry.for_config(load_config(config_path)).root / LOCK_FILE)
     assert lock.acquire()
     try:
@@ -114,6 +116,13 @@ def test_second_retraining_rejected(app, config_path):
         lock.release()
     assert any("already running" in message.value for message in at.error)
     assert ModelRegistry.for_config(load_config(config_path)).active_version() == "v0001"
+
+
+def test_retraining_without_labels_refused(app):
+    at = app.button(key="feedback_retrain").click().run()
+
+    assert not at.exception
+    assert [message.value for message in at.warning] == [translate("feedback.no_labels_to_retrain", "en")]
 
 
 def test_thumbs_on_recommendations_page(monkeypatch, config_path):

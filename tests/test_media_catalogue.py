@@ -73,9 +73,10 @@ def test_simulation_is_seeded_and_records_drivers():
 def test_model_without_driver_cannot_fit_users(driver, without):
     """New items are ranked for the driver's users far worse once the model loses the driver's modality.
 
-    NOTE: only the text driver is separated so far. On new items a text + image model ranks the
-    audio-driven users' items as well as the full model (0.30 vs 0.31 NDCG@10: pitch follows the
-    kind of animal), and a text-only model beats an image-only one for image-driven users.
+    NOTE: only the text driver is separated so far. On new items, with the shipped config, a text +
+    image model ranks the audio-driven users' items at 0.18 NDCG@10 against 0.23 for the full model.
+    That is just above the 0.8 ratio asserted here, because pitch follows the kind of animal. A text +
+    audio model ranks the image-driven users' items better than the full model does (0.22 vs 0.17).
     """
     from genre_core.data.simulate import simulated_drivers
     from genre_core.evaluation.groups import new_item_metrics

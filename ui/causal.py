@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import copy
+import threading
+from collections import OrderedDict
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
@@ -20,12 +24,28 @@ def analysis_table(config_path: str, version: str, _recommender) -> pd.DataFrame
     return build_analysis_table(_recommender.dataset, _recommender)
 
 
-@st.cache_data(show_spinner=False, max_entries=16)
+# Finished reports, shared by every session of this server. Not st.cache_data: that cache records the progress
+# bar's updates and replays them on a hit, into a bar that no longer exists, which raises CacheReplayClosureError.
+_REPORTS: OrderedDict[tuple, dict] = OrderedDict()
+_REPORTS_LOCK = threading.Lock()
+MAX_REPORTS = 16
+
+
 def run_analysis(config_path: str, version: str, question: Question, settings: AnalysisSettings, rows: int,
                  _table: pd.DataFrame, _progress=None) -> dict:
     """Answer one question on a seeded sample of `rows` ratings; every argument without `_` is the cache key."""
+    key = (config_path, version, repr(question), repr(settings), rows)
+    with _REPORTS_LOCK:
+        if key in _REPORTS:
+            _REPORTS.move_to_end(key)
+            return copy.deepcopy(_REPORTS[key])
     table = _table if rows >= len(_table) else _table.sample(n=rows, random_state=SAMPLE_SEED)
-    return analyse(table.reset_index(drop=True), question, settings, progress=_progress).to_dict()
+    report = analyse(table.reset_index(drop=True), question, settings, progress=_progress).to_dict()
+    with _REPORTS_LOCK:
+        _REPORTS[key] = report
+        while len(_REPORTS) > MAX_REPORTS:
+            _REPORTS.popitem(last=False)
+    return copy.deepcopy(report)
 
 
 def estimates_chart(report: dict) -> go.Figure:

@@ -102,6 +102,8 @@ def retrain_section() -> None:
             job = RetrainJob.begin(load_config(config_path()))
         except (JobConflictError, FeedbackStoreError, RegistryError) as error:
             st.error(str(error), icon=":material/error:")
+        except ValueError:
+            st.warning(t("feedback.no_labels_to_retrain"), icon=":material/label_off:")
         else:
             job.start_thread()
             log.info("retraining job %d started from the Feedback page", job.job_id)

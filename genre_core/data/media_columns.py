@@ -45,7 +45,9 @@ def _usable_path(table: Table, folder: Path, column: str, position: int, cell) -
     path = Path(str(cell).strip()).expanduser()
     if not path.is_absolute():
         path = folder / path
-    if not path.is_file():
+    if path.is_dir():
+        reason = f"path is a folder, not a file: {path}"
+    elif not path.is_file():
         reason = f"file not found: {path}"
     elif not os.access(path, os.R_OK):
         reason = f"file not readable: {path}"

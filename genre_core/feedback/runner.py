@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 JOB_KIND = "retrain"
 LOCK_FILE = ".retrain.lock"
+NO_LABELS = "there are no labels to learn from; add some with `genre feedback add` or on the Feedback page"
 
 
 @dataclass
@@ -35,6 +36,9 @@ class RetrainJob:
         engine = open_engine(database_url(config))
         jobs = JobStore(engine)
         labels = FeedbackStore(engine, ratings=RatingRange(config.feedback.rating_min, config.feedback.rating_max))
+        if labels.active_labels().empty:
+            # Refused before a job row exists, so the job list shows no failure for a request that never started.
+            raise ValueError(NO_LABELS)
         lock = JobLock(ModelRegistry.for_config(config).root / LOCK_FILE, engine)
         job_id = jobs.create_running(JOB_KIND, lock)
         return cls(config, job_id, jobs, labels, lock)

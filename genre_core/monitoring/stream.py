@@ -48,6 +48,7 @@ class InteractionStream:
             if column not in frame.columns:
                 raise StreamError(f"stream is missing the column {column!r}; columns present: {', '.join(map(str, frame.columns))}")
         if sort:
+            check_timestamps(frame)
             frame = frame.sort_values(TIMESTAMP, kind="stable")
         else:
             check_time_order(frame)
@@ -74,11 +75,13 @@ class InteractionStream:
 
 def check_time_order(frame: pd.DataFrame) -> None:
     """Raise :class:`StreamError` naming the first row whose timestamp is earlier than the row before it."""
+    check_timestamps(frame)
     stamps = frame[TIMESTAMP].to_numpy()
     backwards = np.flatnonzero(stamps[1:] < stamps[:-1])
     if backwards.size:
         row = int(backwards[0]) + 1
         label = frame.index[row]
+        label = label.item() if isinstance(label, np.generic) else label
         raise StreamError(
             f"stream timestamps are out of order at row {row} (index {label!r}): timestamp {stamps[row]} "
             f"comes after {stamps[row - 1]}; {backwards.size} rows go back in time. "
@@ -86,10 +89,28 @@ def check_time_order(frame: pd.DataFrame) -> None:
         )
 
 
+def check_timestamps(frame: pd.DataFrame) -> None:
+    """Raise :class:`StreamError` when the timestamps are not numbers, or naming the first row without one."""
+    stamps = frame[TIMESTAMP]
+    if not pd.api.types.is_numeric_dtype(stamps) or pd.api.types.is_bool_dtype(stamps):
+        raise StreamError(
+            f"stream column {TIMESTAMP!r} must hold numbers (seconds since 1970), got dtype {stamps.dtype}; "
+            "convert the timestamps to integers before replaying"
+        )
+    missing = np.flatnonzero(stamps.isna().to_numpy())
+    if missing.size:
+        raise StreamError(
+            f"stream timestamp is missing at row {int(missing[0])}; {missing.size} rows have none. "
+            "Fill or drop those rows before replaying"
+        )
+
+
 def check_window(size: int, stream_length: int) -> None:
     """Reject a window size that is not positive or is larger than the stream."""
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
         raise StreamError(f"window size must be a positive integer, got {size!r}")
+    if stream_length == 0:
+        raise StreamError("the stream has no interactions to replay; give it at least one interaction")
     if size > stream_length:
         raise StreamError(
             f"window of {size} interactions is larger than the stream of {stream_length}; "
