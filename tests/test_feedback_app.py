@@ -56,6 +56,17 @@ def _queue_buttons(at: AppTest, label: str) -> list:
     return [button for button in at.button if button.key and button.key.startswith(f"fbq_{label}_{USER}_")]
 
 
+def test_user_in_address_opens_queue(monkeypatch, config_path):
+    monkeypatch.setenv("GENRE_CONFIG", str(config_path))
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT)
+    at.query_params["user"] = "7"
+    at.run()
+    at = at.switch_page(PAGE).run()
+
+    assert not at.exception
+    assert at.text_input(key="feedback_queue_user").value == "7"
+
+
 def test_feedback_page_runs(app):
     assert not app.exception
     assert app.title[0].value == translate("feedback.title", "en")

@@ -94,7 +94,7 @@ def trust_sentences(result: dict) -> list[str]:
     percent = 100 * result["relative_convergence_delta"]
     key = "attr.trust_adds_up" if result["converged"] else "attr.trust_not_converged"
     sentences = [t(key, percent=percent, n_steps=result["n_steps"])]
-    sentences.append(t("attr.trust_baseline", description=result["baseline_description"],
+    sentences.append(t("attr.trust_baseline", description=t(f"attr.baseline_{result['baseline']}"),
                        baseline_score=result["baseline_score"], score=result["score"]))
     agreement = result["method_agreement"]
     key = "attr.trust_agree" if agreement["top3_same_order"] else "attr.trust_disagree"

@@ -19,7 +19,8 @@ if store is None:
 
 st.subheader(t("feedback.queue_header"))
 st.caption(t("feedback.queue_caption"))
-default_user = st.session_state.get("rec_last_user") or recommender.user_ids()[0]
+# ?user=U opens that user's queue, as on the other pages.
+default_user = st.query_params.get("user") or st.session_state.get("rec_last_user") or recommender.user_ids()[0]
 user_id = st.text_input(t("feedback.queue_user"), value=default_user, key="feedback_queue_user").strip()
 if user_id not in recommender.dataset.user_index:
     st.error(t("feedback.unknown_user", user_id=user_id, examples=", ".join(recommender.user_ids()[:5])), icon=":material/person_off:")
