@@ -101,7 +101,7 @@ def _missing_run_key(run) -> str | None:
 
 
 def replay_model_config(config: Config) -> Config:
-    """The config of the replay models: `config` with `model.dim` set to `monitoring.replay.dim`."""
+    """Return the config of the replay models: `config` with `model.dim` set to `monitoring.replay.dim`."""
     raw = config.to_dict()
     raw["model"]["dim"] = config.monitoring.replay.dim
     return from_dict(raw)

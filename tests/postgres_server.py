@@ -44,7 +44,7 @@ class PostgresServer:
 
 
 def server_binaries() -> Path:
-    """The folder that holds initdb and pg_ctl, or RuntimeError naming the package to install."""
+    """Return the folder that contains initdb and pg_ctl; raise RuntimeError naming the package when none does."""
     found = shutil.which("initdb")
     candidates = [Path(found).parent] if found else []
     candidates += [Path(path).parent for path in sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), reverse=True)]

@@ -88,27 +88,32 @@ def server_url(trained_config, tmp_path):
         yield url
 
 
-def test_recommendations_in_chromium(server_url, tmp_path):
+@contextmanager
+def chromium_page(log_path: Path, failure_screenshot: Path, height: int = 1000, timeout_ms: int = PAGE_TIMEOUT_MS):
+    """Open a page in headless Chromium; on a failure save a screenshot, print the server log and re-raise."""
     if not CHROMIUM.is_file():
         pytest.fail(f"{CHROMIUM} is missing; install it with "
-                    "`apt-get install -y --no-install-recommends chromium chromium-driver` (or `make install`)")
-
+                    "`apt-get install -y --no-install-recommends chromium chromium-driver` (or `make test-deps`)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1000})
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            expect.set_options(timeout=PAGE_TIMEOUT_MS)
+            page = browser.new_page(viewport={"width": 1440, "height": height})
+            page.set_default_timeout(timeout_ms)
+            expect.set_options(timeout=timeout_ms)
             try:
-                _check_recommendations(page, server_url)
+                yield page
             except Exception:
-                FAILURE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(FAILURE_SCREENSHOT), full_page=True)
-                print(f"screenshot of the failing page: {FAILURE_SCREENSHOT}\nserver log:\n"
-                      f"{(tmp_path / 'streamlit.log').read_text()}")
+                failure_screenshot.parent.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(failure_screenshot), full_page=True)
+                print(f"screenshot of the failing page: {failure_screenshot}\nserver log:\n{log_path.read_text()}")
                 raise
         finally:
             browser.close()
+
+
+def test_recommendations_in_chromium(server_url, tmp_path):
+    with chromium_page(tmp_path / "streamlit.log", FAILURE_SCREENSHOT) as page:
+        _check_recommendations(page, server_url)
 
 
 def _check_recommendations(page: Page, server_url: str) -> None:

@@ -6,7 +6,7 @@ import re
 import sqlite3
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from streamlit.testing.v1 import AppTest
 
 from genre_core.config import PROJECT_ROOT, load_config
@@ -15,7 +15,7 @@ from genre_core.feedback.runner import LOCK_FILE
 from genre_core.feedback.store import FeedbackStore
 from genre_core.i18n import translate
 from genre_core.registry import ModelRegistry
-from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from test_browser import chromium_page, streamlit_server
 from test_feedback_retrain import copy_config
 
 APP = PROJECT_ROOT / "app.py"
@@ -24,6 +24,7 @@ TIMEOUT = 90
 USER = "42"
 # The first page run loads the model; later steps wait for Streamlit reruns.
 PAGE_TIMEOUT_MS = 120_000
+FEEDBACK_FAILURE_SCREENSHOT = PROJECT_ROOT / "artifacts" / "browser" / "feedback_failure.png"
 # The browser waits this long for a retraining started from the page to finish.
 RETRAIN_TIMEOUT_MS = 240_000
 
@@ -167,25 +168,9 @@ def feedback_server(trained_config, tmp_path):
 
 @pytest.mark.browser
 def test_label_and_retrain_in_chromium(feedback_server):
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing; install it with `apt-get install -y --no-install-recommends chromium`")
     url, config_path, log_path = feedback_server
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1400})
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            expect.set_options(timeout=PAGE_TIMEOUT_MS)
-            try:
-                _label_and_retrain(page, url)
-            except Exception:
-                screenshot = PROJECT_ROOT / "artifacts" / "browser" / "feedback_failure.png"
-                screenshot.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(screenshot), full_page=True)
-                print(f"screenshot: {screenshot}\nserver log:\n{log_path.read_text()}")
-                raise
-        finally:
-            browser.close()
+    with chromium_page(log_path, FEEDBACK_FAILURE_SCREENSHOT, height=1400, timeout_ms=PAGE_TIMEOUT_MS) as page:
+        _label_and_retrain(page, url)
     assert ModelRegistry.for_config(load_config(config_path)).versions()[-1].version == "v0002"
 
 

@@ -58,7 +58,7 @@ def test_labels_round_trip(url, dataset, tmp_path):
     store.add("7", "1", "rating", "bo", rating=4.5)
     store.undo(first)
 
-    # A second engine, as another process would open it, sees the committed rows.
+    # A second engine, opened as another process would open it, reads the committed rows.
     frame = FeedbackStore(open_engine(url)).frame()
     assert frame[["user_id", "item_id", "label", "undone"]].values.tolist() == [
         ["42", "50", "irrelevant", True], ["42", "50", "relevant", False], ["7", "1", "rating", False],

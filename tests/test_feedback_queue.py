@@ -29,7 +29,8 @@ def test_queue_ranks_by_either_signal(recommender):
     assert sorted(queue["item_id"]) == sorted(candidates["item_id"])
     assert queue["priority"].is_monotonic_decreasing
     assert set(queue["reason"]) == {NEAR_CUTOFF, METHODS_DISAGREE}
-    assert queue["disagreement"].between(0, 1).all() and queue["uncertainty"].between(0, 1).all()
+    assert queue["disagreement"].between(0, 1).all()
+    assert queue["uncertainty"].between(0, 1).all()
     # The item whose explanations disagree most and the item closest to the cut-off both lead the queue.
     leaders = set(queue["item_id"].head(2))
     assert queue.loc[queue["disagreement"].idxmax(), "item_id"] in leaders

@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 from streamlit.testing.v1 import AppTest
 
 from genre_core.config import PROJECT_ROOT
 from genre_core.i18n import LANGUAGES, translate
 from test_adaptation_replay import replayed_config  # noqa: F401  (a session fixture)
-from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server
+from test_browser import chromium_page, streamlit_server
 
 APP = PROJECT_ROOT / "app.py"
 PAGE = "views/health.py"
 TIMEOUT = 60
 PAGE_TIMEOUT_MS = 90_000
 SCREENSHOT = PROJECT_ROOT / "artifacts" / "browser" / "health.png"
+FAILURE_SCREENSHOT = SCREENSHOT.with_name("health-failure.png")
 
 
 def _open(monkeypatch, config_path) -> AppTest:
@@ -111,31 +112,18 @@ def health_server(replayed_config, tmp_path):  # noqa: F811
 
 @pytest.mark.browser
 def test_health_page_in_chromium(health_server):
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing; install it with `apt-get install -y --no-install-recommends chromium`")
     url, log_path = health_server
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1400})
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            expect.set_options(timeout=PAGE_TIMEOUT_MS)
-            try:
-                page.goto(f"{url}/health")
-                expect(page.get_by_role("heading", name=translate("health.title", "en"))).to_be_visible()
-                expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)
-                log_header = translate("health.log_header", "en", policy=translate("health.policy.adaptive", "en"))
-                expect(page.get_by_role("heading", name=log_header)).to_be_visible()
-                expect(page.get_by_role("radio", name=translate("health.policy.adaptive", "en"))).to_be_checked()
+    with chromium_page(log_path, FAILURE_SCREENSHOT, height=1400, timeout_ms=PAGE_TIMEOUT_MS) as page:
+        page.goto(f"{url}/health")
+        expect(page.get_by_role("heading", name=translate("health.title", "en"))).to_be_visible()
+        expect(page.get_by_test_id("stPlotlyChart")).to_have_count(2)
+        log_header = translate("health.log_header", "en", policy=translate("health.policy.adaptive", "en"))
+        expect(page.get_by_role("heading", name=log_header)).to_be_visible()
+        expect(page.get_by_role("radio", name=translate("health.policy.adaptive", "en"))).to_be_checked()
 
-                page.get_by_test_id("stSidebar").get_by_text(LANGUAGES["zh"]).click()
-                expect(page.get_by_role("heading", name=translate("health.title", "zh"))).to_be_visible()
-                expect(page.get_by_role("radio", name=translate("health.policy.adaptive", "zh"))).to_be_checked()
-                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SCREENSHOT), full_page=True)
-            except Exception:
-                print(f"server log:\n{log_path.read_text()}")
-                raise
-        finally:
-            browser.close()
+        page.get_by_test_id("stSidebar").get_by_text(LANGUAGES["zh"]).click()
+        expect(page.get_by_role("heading", name=translate("health.title", "zh"))).to_be_visible()
+        expect(page.get_by_role("radio", name=translate("health.policy.adaptive", "zh"))).to_be_checked()
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)

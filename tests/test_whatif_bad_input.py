@@ -67,7 +67,8 @@ def test_cli_bad_input_is_one_line_before_loading(capsys, arguments, message):
     assert code == 2
     assert captured.out == ""
     assert message in error
-    assert "\n" not in error and "usage:" not in error
+    assert "\n" not in error
+    assert "usage:" not in error
     assert MISSING_CONFIG not in error  # rejected before the config is read
 
 

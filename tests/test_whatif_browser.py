@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from genre_core.config import PROJECT_ROOT
 from genre_core.i18n import translate
-from test_browser import CHROMIUM, CHROMIUM_ARGS, PAGE_TIMEOUT_MS, server_url  # noqa: F401  (server_url is a fixture)
+from test_browser import chromium_page, server_url  # noqa: F401  (server_url is a fixture)
 from test_whatif_app import USER, ranking_changing_pair
 
 pytestmark = pytest.mark.browser
@@ -19,41 +19,25 @@ FAILURE_SCREENSHOT = SCREENSHOT.with_name("whatif-failure.png")
 
 
 def test_whatif_in_chromium(server_url, trained_config, tmp_path):  # noqa: F811
-    if not CHROMIUM.is_file():
-        pytest.fail(f"{CHROMIUM} is missing; install it with `apt-get install -y --no-install-recommends chromium`")
     pair = ranking_changing_pair(trained_config)
 
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1440, "height": 1400})
-            page.set_default_timeout(PAGE_TIMEOUT_MS)
-            expect.set_options(timeout=PAGE_TIMEOUT_MS)
-            try:
-                page.goto(f"{server_url}/whatif?user={USER}")
-                expect(page.get_by_role("heading", name=translate("whatif.title", "en"))).to_be_visible()
-                expect(page.get_by_text(translate("whatif.no_edits", "en"))).to_be_visible()
+    with chromium_page(tmp_path / "streamlit.log", FAILURE_SCREENSHOT, height=1400) as page:
+        page.goto(f"{server_url}/whatif?user={USER}")
+        expect(page.get_by_role("heading", name=translate("whatif.title", "en"))).to_be_visible()
+        expect(page.get_by_text(translate("whatif.no_edits", "en"))).to_be_visible()
 
-                remove = page.get_by_test_id("stMultiSelect").first
-                for item_id in pair:
-                    remove.click()
-                    page.keyboard.type(f"{item_id} · ")
-                    page.keyboard.press("Enter")
-                    expect(remove.get_by_text(re.compile(rf"^{re.escape(item_id)} · "))).to_be_visible()
-                page.keyboard.press("Escape")
+        remove = page.get_by_test_id("stMultiSelect").first
+        for item_id in pair:
+            remove.click()
+            page.keyboard.type(f"{item_id} · ")
+            page.keyboard.press("Enter")
+            expect(remove.get_by_text(re.compile(rf"^{re.escape(item_id)} · "))).to_be_visible()
+        page.keyboard.press("Escape")
 
-                moved = page.get_by_text(re.compile(r"^[1-9]\d* of the top 10 items changed rank"))
-                expect(moved).to_be_visible()
-                after = page.get_by_test_id("stDataFrame").nth(2).locator('table[role="grid"]')
-                expect(after.locator("tbody tr").filter(has_text=re.compile("[▲▼]")).first).to_be_attached()
+        moved = page.get_by_text(re.compile(r"^[1-9]\d* of the top 10 items changed rank"))
+        expect(moved).to_be_visible()
+        after = page.get_by_test_id("stDataFrame").nth(2).locator('table[role="grid"]')
+        expect(after.locator("tbody tr").filter(has_text=re.compile("[▲▼]")).first).to_be_attached()
 
-                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(SCREENSHOT), full_page=True)
-            except Exception:
-                FAILURE_SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-                page.screenshot(path=str(FAILURE_SCREENSHOT), full_page=True)
-                print(f"screenshot of the failing page: {FAILURE_SCREENSHOT}\nserver log:\n"
-                      f"{(tmp_path / 'streamlit.log').read_text()}")
-                raise
-        finally:
-            browser.close()
+        SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(SCREENSHOT), full_page=True)

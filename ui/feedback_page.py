@@ -38,7 +38,7 @@ def translated_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def queue_table(queue: pd.DataFrame) -> None:
-    """The queue's rows with the two signals that put each item there, and which one won."""
+    """Show the queue's rows with the two signals that put each item there, and which one won."""
     shown = queue[["rank", TITLE, "uncertainty", "disagreement", "reason"]].assign(
         reason=[t(f"feedback.queue_{reason}") for reason in queue["reason"]]
     )

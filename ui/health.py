@@ -31,7 +31,7 @@ def trigger_label(name: str) -> str:
 
 
 def summary_table(run: dict, k: int) -> pd.DataFrame:
-    """One row per policy: prequential NDCG@k and HR@k, updates, alarms and compute time."""
+    """Build one row per policy: prequential NDCG@k and HR@k, updates, alarms and compute time."""
     rows = []
     for name in POLICIES:
         summary = run["policies"][name]["summary"]
@@ -88,7 +88,12 @@ def _add_events(figure: go.Figure, frame: pd.DataFrame, ndcg: dict) -> None:
     groups = {"promoted": [], "rejected": [], "setting": []}
     for row in frame.itertuples():
         for action in row.actions:
-            kind = "setting" if action["promoted"] is None else ("promoted" if action["promoted"] else "rejected")
+            if action["promoted"] is None:
+                kind = "setting"
+            elif action["promoted"]:
+                kind = "promoted"
+            else:
+                kind = "rejected"
             text = f"{action_label(action['action'])} · {trigger_label(action['trigger'])}<br>{action['outcome']}"
             groups[kind].append((row.window + 1, ndcg[row.window], text))
 
@@ -144,7 +149,7 @@ def settings_table(config: Config) -> pd.DataFrame:
 
 
 def action_log_table(run: dict, policy: str) -> pd.DataFrame:
-    """The policy's action log, newest first; read from its JSON-lines file, else from the saved timeline."""
+    """Return the policy's action log, newest first, from its JSON-lines file or else from the saved timeline."""
     path = run["policies"][policy].get("action_log")
     records = ActionLog(path).read() if path else []
     if not records:

@@ -21,7 +21,7 @@ EVENT_TRIGGERS = ("detector_alarm", "update_rejected")
 
 @dataclass
 class WindowSignals:
-    """What the monitor measured on one window, before the model learns from it."""
+    """Measurements of one window, taken before the model learns from it."""
 
     window: int
     detector_alarms: int  # alarms of a quality drop raised during the window

@@ -19,7 +19,7 @@ NEAR_CUTOFF, METHODS_DISAGREE = "near_cutoff", "methods_disagree"
 
 
 def labelling_queue(recommender, user_id: str, k: int = 10, size: int = 10, disagreement: bool = True) -> pd.DataFrame:
-    """The `size` most informative items among the user's top 2k, most informative first.
+    """Return the `size` most informative items among the user's top 2k, most informative first.
 
     Two signals, each in [0, 1]:
     - `uncertainty`: 1 minus the item's score margin to the boundary between
@@ -31,8 +31,8 @@ def labelling_queue(recommender, user_id: str, k: int = 10, size: int = 10, disa
       gradient method and a perturbation method tell different stories, the
       analyst's label says which one matches what they see.
     The two have different scales, so each is turned into its percentile among
-    the candidates; `priority` is the larger percentile, and `reason` names the
-    signal it came from. Items at the top of either list therefore come first.
+    the candidates. `priority` is the larger percentile and `reason` names the
+    signal it came from, so items at the top of either list come first.
     Results are cached by (model version, user, k, size, disagreement).
     """
     key = (recommender.version, str(user_id), k, size, disagreement)
@@ -57,7 +57,7 @@ def labelling_queue(recommender, user_id: str, k: int = 10, size: int = 10, disa
 
 
 def _percentile(values: np.ndarray) -> np.ndarray:
-    """Each value's rank among `values` scaled to (0, 1], ties sharing their average rank."""
+    """Rank each value among `values`, scaled to (0, 1]; ties share their average rank."""
     return pd.Series(values).rank(pct=True).to_numpy()
 
 
