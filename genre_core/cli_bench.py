@@ -41,7 +41,10 @@ def add_commands(commands, common) -> None:
 
 def _count(text: str) -> int:
     try:
-        value = int(float(text)) if "e" in text.lower() else int(text)
+        number = float(text) if "e" in text.lower() else int(text)
+        if isinstance(number, float) and not number.is_integer():
+            raise ValueError(text)  # 2.5e0 is not a count; int() would silently truncate it to 2
+        value = int(number)
     except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"invalid count {text!r}; give a whole number such as 1000000") from None
     if value < 1:

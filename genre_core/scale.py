@@ -21,6 +21,7 @@ import logging
 import resource
 import time
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -42,6 +43,9 @@ GROUP = 64
 STAGING_BYTES = 1 * MIB
 # From this many users on, each block is copied into the staging buffer before the product.
 STAGE_MIN_USERS = 5
+# Batches from KERNEL_USERS[0] to KERNEL_USERS[1] users are scored by `dot_kernel` on one thread
+# instead of `torch.mm`; docs/benchmarks.md (section Scale) has the measurements behind the range.
+KERNEL_USERS = (3, 8)
 
 
 class ScaleMemoryError(RuntimeError):
@@ -95,11 +99,24 @@ def suggest_chunk_size(dim: int, n_users: int, budget_bytes: float) -> int:
 
 def check_memory(n_items: int, dim: int, n_users: int, chunk_size: int, limit_bytes: float, stream: bool) -> None:
     """Raise ScaleMemoryError, naming a chunk size that fits, when the run would exceed `limit_bytes`."""
+    # NOTE: the per-user top-k state and the k * GROUP scores merged per chunk are not counted.
+    # With 2,000,000 users and k 10 they took about 4 GiB against 72 MB planned here.
     catalogue = 0 if stream else n_items * dim * FLOAT_BYTES
     chunk_items = min(chunk_size, n_items)
-    working = chunk_items * n_users * SCORE_WORKING_BYTES + (chunk_items * dim * FLOAT_BYTES if stream else 0)
+    # top_k_chunked pads its score buffer to whole groups of GROUP items.
+    score_columns = -(-chunk_items // GROUP) * GROUP
+    working = score_columns * n_users * SCORE_WORKING_BYTES + (chunk_items * dim * FLOAT_BYTES if stream else 0)
     if catalogue + working <= limit_bytes:
         return
+
+    # Even the smallest chunk needs GROUP scores per user, so no chunk size fits a batch too large for that.
+    fewest = GROUP * n_users * SCORE_WORKING_BYTES
+    if fewest > limit_bytes / 2:
+        max_users = int(limit_bytes / 2 // (GROUP * SCORE_WORKING_BYTES))
+        raise ScaleMemoryError(
+            f"scores of {n_users:,} users need {fewest / GIB:.1f} GiB even with the smallest chunk, more than half "
+            f"of the {limit_bytes / GIB:.1f} GiB memory limit; lower --users to at most {max_users:,}"
+        )
 
     if catalogue > limit_bytes / 2:
         suggested = suggest_chunk_size(dim, n_users, limit_bytes / 4)
@@ -140,6 +157,64 @@ def chunks_of(catalogue: torch.Tensor, chunk_size: int) -> Iterator[torch.Tensor
         yield catalogue[start:start + chunk_size]
 
 
+@lru_cache(maxsize=1)
+def dot_kernel():
+    """A numba-compiled product of a block of item vectors with a few users: (items, dim) x (users, dim) -> (users, items).
+
+    With 3 to 8 users the packed matrix product of MKL copies each block before
+    multiplying it and runs at about a third of the memory-bandwidth bound here. This loop
+    reads each item vector once from memory and takes 2 items x 2 users per step, so four
+    dot products share every load; fastmath lets LLVM vectorise the sums. The number of
+    users must be even (`top_k_chunked` adds a zero user to an odd batch). Compiled on first
+    use and cached on disk beside this file.
+    """
+    import numba
+    import numpy as np
+
+    @numba.njit(fastmath=True, boundscheck=False, nogil=True, cache=True)
+    def scores(items, users, out):
+        n, dim = items.shape
+        n_users = users.shape[0]
+        paired = n - n % 2
+        for i in range(0, paired, 2):
+            first = items[i]
+            second = items[i + 1]
+            for u in range(0, n_users, 2):
+                left = users[u]
+                right = users[u + 1]
+                first_left = np.float32(0.0)
+                first_right = np.float32(0.0)
+                second_left = np.float32(0.0)
+                second_right = np.float32(0.0)
+                for j in range(dim):
+                    a = first[j]
+                    b = second[j]
+                    p = left[j]
+                    q = right[j]
+                    first_left += a * p
+                    first_right += a * q
+                    second_left += b * p
+                    second_right += b * q
+                out[u, i] = first_left
+                out[u + 1, i] = first_right
+                out[u, i + 1] = second_left
+                out[u + 1, i + 1] = second_right
+        if paired < n:
+            last = items[paired]
+            for u in range(n_users):
+                total = np.float32(0.0)
+                for j in range(dim):
+                    total += last[j] * users[u, j]
+                out[u, paired] = total
+
+    return scores
+
+
+def uses_kernel(n_users: int, dtype: torch.dtype = torch.float32) -> bool:
+    """True when `top_k_chunked` scores a batch of `n_users` float32 users with `dot_kernel` (one torch thread only)."""
+    return KERNEL_USERS[0] <= n_users <= KERNEL_USERS[1] and dtype == torch.float32 and torch.get_num_threads() == 1
+
+
 def top_k_chunked(
     user_vectors: torch.Tensor, item_chunks: Iterable[torch.Tensor], k: int, chunk_size: int
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -154,16 +229,21 @@ def top_k_chunked(
     (see `_merge_top_groups`), instead of a top-k over the whole chunk.
     """
     n_users, dim = user_vectors.shape
-    users = user_vectors.contiguous()
+    # Scores are written into preallocated buffers (out= and numpy views), which take no autograd graph.
+    users = user_vectors.detach().contiguous()
     dtype = users.dtype
     width = -(-chunk_size // GROUP) * GROUP
-    buffer = torch.empty(n_users, width, dtype=dtype)
+    kernel = dot_kernel() if uses_kernel(n_users, dtype) else None
+    # The kernel takes users in pairs: an odd batch gets a zero user, whose row of scores is never read.
+    kernel_users = torch.cat([users, users.new_zeros(n_users % 2, dim)]) if kernel is not None else users
+    scores = torch.empty(len(kernel_users), width, dtype=dtype)
+    buffer = scores[:n_users]
     groups = buffer.view(n_users, width // GROUP, GROUP)
     group_maxima = torch.empty(n_users, width // GROUP, dtype=dtype)
     # With few users the product reads each chunk from memory in one call. With more,
     # each block is first copied into a staging buffer that stays in cache, because the
     # packed product is slower when it reads memory itself.
-    if n_users >= STAGE_MIN_USERS:
+    if kernel is None and n_users >= STAGE_MIN_USERS:
         block = max(GROUP, STAGING_BYTES // (max(dim, 1) * users.element_size()) // GROUP * GROUP)
         staging = torch.empty(block, dim, dtype=dtype)
     else:
@@ -173,10 +253,13 @@ def top_k_chunked(
     rows = torch.arange(n_users).unsqueeze(1)
     offset = 0
     for chunk in item_chunks:
+        chunk = chunk.detach()
         n_items = len(chunk)
         if n_items > chunk_size:
             raise ValueError(f"a chunk has {n_items} items, more than chunk_size={chunk_size}")
-        for start in range(0, n_items, block):
+        if kernel is not None:
+            kernel(chunk.contiguous().numpy(), kernel_users.numpy(), scores[:, :n_items].numpy())
+        for start in range(0, n_items if kernel is None else 0, block):
             part = chunk[start:start + block]
             if staging is not None:
                 part = staging[:len(part)].copy_(part)
@@ -257,6 +340,26 @@ class BandwidthProbe:
         return self.read_bytes / self.read_seconds
 
 
+def peak_flops(size: int = 512, seconds: float = 0.05) -> float:
+    """Floating-point operations per second of a float32 matrix product on cache-resident data, best of a few.
+
+    A `size` x `size` product reuses each loaded value `size` times, so it runs at the arithmetic
+    limit of the threads torch uses, not at the memory's. It sets the compute side of the roofline.
+    """
+    left, right = torch.randn(size, size), torch.randn(size, size)
+    out = torch.empty(size, size)
+    torch.mm(left, right, out=out)
+    best = float("inf")
+    deadline = time.perf_counter() + seconds
+    while True:
+        start = time.perf_counter()
+        torch.mm(left, right, out=out)
+        best = min(best, time.perf_counter() - start)
+        if time.perf_counter() > deadline:
+            break
+    return 2 * size**3 / best
+
+
 # Benchmark
 
 
@@ -287,6 +390,13 @@ class ScaleResult:
     # best of the same repeats, and its share of the read bound: the ceiling of the full pass.
     product_seconds: float | None = None
     product_share_of_read_bound: float | None = None
+    # The roofline: the pass needs 2 * users * dim * items operations. At the measured peak rate
+    # that takes bound_seconds_compute; the pass can be no faster than the larger of that and the
+    # read bound. `scorer` is "kernel" (dot_kernel) or "torch.mm".
+    peak_flops: float | None = None
+    bound_seconds_compute: float | None = None
+    share_of_roofline: float | None = None
+    scorer: str = "torch.mm"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -310,6 +420,9 @@ def benchmark_scoring(
     matrix product alone. So the bound and the passes see the same load from
     other processes.
     """
+    # The score and product buffers take chunk_size columns, so a chunk larger than the catalogue would
+    # allocate memory that `check_memory` (which counts at most n_items columns) never planned.
+    chunk_size = min(chunk_size, n_items)
     reset_peak_memory()
     users = torch.randn(n_users, dim, generator=torch.Generator().manual_seed(seed + 1))
     catalogue = None if stream else synthetic_catalogue(n_items, dim, seed)
@@ -332,10 +445,12 @@ def benchmark_scoring(
     if not stream:
         one_pass()  # warm-up: page in the catalogue and the score buffer
     seconds = product_seconds = float("inf")
+    flops = 0.0
     for _ in range(repeats):
         if probe is not None:
             probe.measure(catalogue)
             product_seconds = min(product_seconds, product_pass())
+            flops = max(flops, peak_flops())
         seconds = min(seconds, one_pass())
 
     catalogue_bytes = n_items * dim * FLOAT_BYTES
@@ -356,5 +471,9 @@ def benchmark_scoring(
         result.share_of_read_bound = result.bound_seconds_read / seconds
         result.product_seconds = product_seconds
         result.product_share_of_read_bound = result.bound_seconds_read / product_seconds
+        result.peak_flops = flops
+        result.bound_seconds_compute = 2 * n_users * dim * n_items / flops
+        result.share_of_roofline = max(result.bound_seconds_read, result.bound_seconds_compute) / seconds
+    result.scorer = "kernel" if uses_kernel(n_users) else "torch.mm"
     log.info("scored %d users x %d items (%d dims) in %.3f s", n_users, n_items, dim, seconds)
     return result

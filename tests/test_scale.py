@@ -11,7 +11,8 @@ import torch
 
 from genre_core.config import PROJECT_ROOT
 from genre_core.scale import (
-    FLOAT_BYTES, ScaleMemoryError, benchmark_scoring, check_memory, chunks_of, suggest_chunk_size, synthetic_catalogue, synthetic_chunks, top_k_chunked,
+    FLOAT_BYTES, ScaleMemoryError, benchmark_scoring, check_memory, chunks_of, dot_kernel, suggest_chunk_size,
+    synthetic_catalogue, synthetic_chunks, top_k_chunked, uses_kernel,
 )
 
 
@@ -37,9 +38,51 @@ def test_chunked_top_k_matches_full_top_k(chunk_size, n_users):
     assert torch.allclose(values, expected_values, atol=1e-5)
 
 
+@pytest.fixture
+def one_thread():
+    """Run torch on one thread, as `genre bench` does with OMP_NUM_THREADS=1; the kernel needs it."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("n_items, dim, n_users", [(1, 3, 2), (1001, 16, 4), (2000, 64, 8), (777, 128, 16), (999, 7, 6)])
+def test_dot_kernel_matches_matrix_product(n_items, dim, n_users):
+    generator = torch.Generator().manual_seed(2)
+    items, users = torch.randn(n_items, dim, generator=generator), torch.randn(n_users, dim, generator=generator)
+    out = torch.full((n_users, n_items + 5), float("nan"))
+
+    dot_kernel()(items.numpy(), users.numpy(), out[:, :n_items].numpy())
+
+    assert torch.allclose(out[:, :n_items], users @ items.T, atol=1e-4)
+    assert out[:, n_items:].isnan().all()  # nothing written beyond the block's columns
+
+
+@pytest.mark.parametrize("n_users", [3, 4, 7, 8])
+def test_chunked_top_k_with_kernel_matches_full_top_k(one_thread, n_users):
+    assert uses_kernel(n_users)
+    generator = torch.Generator().manual_seed(3)
+    users, items = torch.randn(n_users, 32, generator=generator), torch.randn(3001, 32, generator=generator)
+
+    values, indices = top_k_chunked(users, chunks_of(items, 512), 10, 512)
+    expected_values, expected_indices = torch.topk(users @ items.T, 10)
+
+    assert torch.equal(indices, expected_indices)
+    assert torch.allclose(values, expected_values, atol=1e-5)
+
+
+def test_uses_kernel_small_batches_one_thread(one_thread):
+    assert [uses_kernel(n) for n in (1, 2, 3, 8, 9, 64)] == [False, False, True, True, False, False]
+    assert not uses_kernel(8, torch.float64)
+    torch.set_num_threads(2)
+    assert not uses_kernel(8)
+
+
 def test_chunked_top_k_staging_blocks(monkeypatch):
     # 4 KiB of 16-d vectors is one 64-item staging block, so each 1000-item chunk takes 16 products.
     monkeypatch.setattr("genre_core.scale.STAGING_BYTES", 4096)
+    monkeypatch.setattr("genre_core.scale.KERNEL_USERS", (0, -1))  # torch.mm with staging, whatever the threads
     generator = torch.Generator().manual_seed(1)
     users = torch.randn(8, 16, generator=generator)
     items = torch.randn(5000, 16, generator=generator)
@@ -121,6 +164,12 @@ def test_benchmark_reports_bandwidth_share():
     assert result.product_seconds > 0
     assert result.product_share_of_read_bound > 0
     assert result.peak_memory_bytes > result.catalogue_bytes
+    # The roofline: a peak arithmetic rate, the pass's operations at that rate, and the share of the larger bound.
+    assert result.peak_flops > 1e8
+    assert result.bound_seconds_compute == pytest.approx(2 * 2 * 16 * 50_000 / result.peak_flops)
+    assert 0 < result.share_of_roofline
+    assert result.share_of_roofline >= result.share_of_read_bound
+    assert result.scorer in ("kernel", "torch.mm")
 
 
 def test_bench_command_prints_json():
