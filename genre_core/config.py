@@ -37,8 +37,9 @@ def _range(minimum: float | None = None, maximum: float | None = None) -> dict:
 class SimulationConfig:
     """Simulated interactions over a real media catalogue (data.source tuxpaint)."""
 
-    # Stamps kept: every stamp with a sound, then a seeded sample of the others.
-    max_items: int = field(default=320, metadata=_range(10, 100_000))
+    # Stamps kept, at most: a seeded sample of the stamps with a sound (the package has 131). At
+    # least 12, because each property goes to the top 20% of the catalogue and needs 3 items or more.
+    max_items: int = field(default=320, metadata=_range(12, 100_000))
     users: int = field(default=600, metadata=_range(3, 1_000_000))
     interactions_per_user: int = field(default=20, metadata=_range(3, 1000))
     # Share of a user's interactions drawn from the whole catalogue instead of the preferred items.
@@ -120,6 +121,9 @@ class ModelConfig:
     # Principal components of the image features kept before the image projection, or 0 for all
     # 1280 features. With few components the pictures stand in less for item IDs.
     image_components: int = field(default=0, metadata=_range(0, 1280))
+    # The same for the frozen sentence vectors of the text: 0 keeps all of them. Rejected with
+    # model.fusion lm or a text.tuning other than frozen, which use no sentence vectors.
+    text_components: int = field(default=0, metadata=_range(0, 4096))
 
 
 @dataclass
@@ -322,7 +326,28 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
 
 def from_dict(raw: dict[str, Any]) -> Config:
     """Build a validated :class:`Config` from plain data (YAML or JSON)."""
-    return _build(Config, raw, prefix="")
+    config = _build(Config, raw, prefix="")
+    _check_text_components(config)
+    return config
+
+
+def _check_text_components(config: Config) -> None:
+    """Reject model.text_components where no cached sentence vectors reach the model, so it would do nothing."""
+    components = config.model.text_components
+    if not components or "text" not in config.model.modalities:
+        return
+    if config.model.fusion == "lm":
+        raise ConfigError(
+            f"config key 'model.text_components': value {components} has no effect with model.fusion lm, "
+            "which feeds title tokens to the text model instead of sentence vectors; "
+            "set model.text_components to 0 or use model.fusion concat_mlp or attention"
+        )
+    if config.text.tuning != "frozen":
+        raise ConfigError(
+            f"config key 'model.text_components': value {components} has no effect with text.tuning "
+            f"{config.text.tuning}, which trains on token states instead of sentence vectors; "
+            "set model.text_components to 0 or text.tuning to frozen"
+        )
 
 
 def save_config(config: Config, path: str | Path) -> None:

@@ -18,6 +18,7 @@ from genre_core import distributed
 from genre_core.config import Config
 from genre_core.data.dataset import Dataset, FeatureSpec, interaction_matrix
 from genre_core.data.loading import load_dataset
+from genre_core.data.simulate import SIMULATOR_VERSION
 from genre_core.data.splits import Split, split_interactions
 from genre_core.distributed import launched_by_torchrun
 from genre_core.evaluation.baselines import BASELINES
@@ -42,7 +43,7 @@ def prepared_folder(config: Config) -> Path:
 
 def prepare(config: Config, progress: bool = True) -> Dataset:
     """Load the configured source, validate it, store it as Parquet and cache the text vectors."""
-    dataset = load_dataset(config.data)
+    dataset = load_dataset(config.data, config.paths.resolve("cache_dir"), progress=progress)
     folder = prepared_folder(config)
     folder.mkdir(parents=True, exist_ok=True)
     dataset.interactions.drop(columns=["user_idx", "item_idx"]).to_parquet(folder / "interactions.parquet", index=False)
@@ -58,7 +59,7 @@ def prepare(config: Config, progress: bool = True) -> Dataset:
         "user_features": asdict(dataset.user_features),
     }
     if config.data.source == "tuxpaint":
-        description["simulation"] = asdict(config.data.simulation)
+        description["simulation"] = {**asdict(config.data.simulation), "simulator_version": SIMULATOR_VERSION}
     (folder / "dataset.json").write_text(json.dumps(description, indent=2))
     log.info("prepared %s: %d interactions, %d items, %d users in %s",
              dataset.name, len(dataset.interactions), dataset.n_items, dataset.n_users, folder)
@@ -83,7 +84,8 @@ def is_prepared(config: Config) -> bool:
     description = json.loads((folder / "dataset.json").read_text())
     same_source = description.get("source") == config.data.source and description.get("path") == config.data.path
     if config.data.source == "tuxpaint":  # simulated interactions depend on the simulation settings too
-        return same_source and description.get("simulation") == asdict(config.data.simulation)
+        expected = {**asdict(config.data.simulation), "simulator_version": SIMULATOR_VERSION}
+        return same_source and description.get("simulation") == expected
     return same_source
 
 

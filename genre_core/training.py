@@ -163,9 +163,12 @@ class Trainer:
         model = GenreModel(
             config.model, dataset.n_items, inputs.text_dim, item_encoding, user_encoding, text_config=config.text
         ).to(self.device)
-        if config.model.image_components and "image" in model.item_tower.encoders:
-            images = inputs.item_inputs(self.device)
-            model.item_tower.encoders["image"].fit_components(images["image"], images["image_present"])
+        fitted = {"image": config.model.image_components, "text": config.model.text_components}
+        for name in [name for name, components in fitted.items() if components]:
+            encoder = model.item_tower.encoders[name] if name in model.item_tower.encoders else None
+            if hasattr(encoder, "fit_components"):
+                features = inputs.item_inputs(self.device)
+                encoder.fit_components(features[name], features[f"{name}_present"])
         adapter = build_adapter(config.model)
         optimiser = torch.optim.AdamW(
             model.parameters(), lr=config.training.learning_rate, weight_decay=config.training.weight_decay

@@ -40,3 +40,30 @@ def test_fit_uses_only_items_with_an_image():
     bottleneck = projection.project[0]
     assert torch.allclose(bottleneck.mean, features[:8].mean(0), atol=1e-5)
     assert set(projection.state_dict()) >= {"project.0.mean", "project.0.weights"}
+
+
+def test_projection_with_components_has_no_layer_norm():
+    """The components already have unit variance; at the all-zero catalogue-mean baseline a LayerNorm would be singular."""
+    projection = ImageProjection(1280, 8, components=16)
+    assert [type(layer).__name__ for layer in projection.project] == [
+        "PrincipalComponents", "Dropout", "Linear", "GELU", "Linear"]
+
+
+def test_text_projection_bottleneck():
+    from genre_core.modalities.encoders import TextProjection
+
+    plain = TextProjection(384, 8)
+    assert [type(layer).__name__ for layer in plain.project] == ["Dropout", "Linear", "GELU", "Linear"]
+
+    projection = TextProjection(6, 8, components=2)
+    vectors = torch.randn(10, 6)
+    vectors[8:] = 0.0  # items without a text have zero rows, which must not shape the components
+    projection.fit_components(vectors, torch.tensor([1.0] * 8 + [0.0] * 2))
+    bottleneck = projection.project[0]
+    assert torch.allclose(bottleneck.mean, vectors[:8].mean(0), atol=1e-5)
+    vector, present = projection({"text": vectors, "text_present": torch.ones(10)})
+    assert vector.shape == (10, 8)
+    assert present.all()
+
+    with pytest.raises(ValueError, match="model.text_components is 4"):
+        TextProjection(6, 8, components=4).fit_components(torch.randn(3, 6), torch.ones(3))

@@ -18,14 +18,15 @@ SOURCES = ("recbole", "grouplens", "custom", "tuxpaint")
 RECBOLE_INTERACTIONS_FILE = "ml-100k.inter"
 
 
-def load_dataset(data_config: DataConfig) -> Dataset:
+def load_dataset(data_config: DataConfig, cache_dir: str | Path = "cache", progress: bool = False) -> Dataset:
     """Load MovieLens-100k (from recbole or GroupLens files) or the user's own files.
 
     ``data.path`` is optional for recbole, where it names a folder with
     recbole's ml-100k atomic files and defaults to the copy inside the
     installed package. It is required for grouplens (folder or zip) and custom
     (folder). A relative path is resolved against the current working directory. The config's feature lists
-    apply to custom data only; MovieLens always uses its own feature columns.
+    apply to custom data only; MovieLens always uses its own feature columns. The tuxpaint
+    simulation reads the stamps' features from (and adds them to) `cache_dir`.
     """
     source = data_config.source
     if source not in SOURCES:
@@ -34,7 +35,8 @@ def load_dataset(data_config: DataConfig) -> Dataset:
         # The stamps folder defaults to the Debian package's; the item features are fixed by the catalogue.
         from genre_core.data.simulate import load_tuxpaint
 
-        return load_tuxpaint(data_config.path, data_config.simulation, name=data_config.name)
+        return load_tuxpaint(data_config.path, data_config.simulation, name=data_config.name, cache_dir=cache_dir,
+                             progress=progress)
     path = _resolve_path(data_config)
     log.info("loading data from source '%s' at %s", source, path or "the installed recbole package")
 

@@ -11,16 +11,29 @@ import torch
 from torch import nn
 
 from genre_core.features import TabularEncoding
+from genre_core.modalities.components import PrincipalComponents
 
 
 class TextProjection(nn.Module):
-    """Project cached sentence vectors of the frozen language model to the model width."""
+    """Project cached sentence vectors of the frozen language model to the model width.
+
+    With `components` above 0 the vectors first pass a fixed PrincipalComponents bottleneck,
+    which the trainer fits on the catalogue before training (as for the pictures).
+    """
 
     modality = "text"
 
-    def __init__(self, text_dim: int, dim: int, dropout: float = 0.1):
+    def __init__(self, text_dim: int, dim: int, dropout: float = 0.1, components: int = 0):
         super().__init__()
-        self.project = nn.Sequential(nn.Dropout(dropout), nn.Linear(text_dim, dim), nn.GELU(), nn.Linear(dim, dim))
+        bottleneck = [PrincipalComponents(text_dim, components, "model.text_components")] if components else []
+        self.project = nn.Sequential(
+            *bottleneck, nn.Dropout(dropout), nn.Linear(components or text_dim, dim), nn.GELU(), nn.Linear(dim, dim)
+        )
+
+    def fit_components(self, vectors: torch.Tensor, present: torch.Tensor) -> None:
+        """Fit the bottleneck, if any, on the sentence vectors of the items with a text."""
+        if isinstance(self.project[0], PrincipalComponents):
+            self.project[0].fit(vectors[present > 0])
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         return self.project(inputs["text"]), inputs["text_present"] > 0

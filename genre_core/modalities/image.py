@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from genre_core.modalities.components import PrincipalComponents
 from genre_core.modalities.feature_cache import FeatureCache
 from genre_core.modalities.media_files import MediaError, MediaFeatures, encode_files
 
@@ -134,53 +135,23 @@ def encode_images(paths: list, cache_dir: Path, batch_size: int = 16, progress: 
     return encode_files(paths, cache, IMAGE_MODEL, settings, load_image, encode, batch_size, "image", progress)
 
 
-class PrincipalComponents(torch.nn.Module):
-    """A fixed linear bottleneck: the top principal components of the catalogue's image features.
-
-    The features are standardised, projected on the `components` leading directions and scaled
-    to unit variance. With few directions the pictures tell items apart less well, so the model
-    memorises fewer items through their pictures. `fit` sets the buffers, and a saved model
-    restores them with its state.
-    """
-
-    def __init__(self, image_dim: int, components: int):
-        super().__init__()
-        self.register_buffer("mean", torch.zeros(image_dim))
-        self.register_buffer("weights", torch.zeros(components, image_dim))
-
-    @torch.no_grad()
-    def fit(self, features: torch.Tensor) -> None:
-        """Fit on the features (n, image_dim) of the items that have an image."""
-        components = self.weights.shape[0]
-        if features.shape[0] <= components:
-            raise ValueError(f"model.image_components is {components}, but only {features.shape[0]} items have an "
-                             "image; lower model.image_components below the number of images")
-        features = features.double()
-        mean, std = features.mean(0), features.std(0, unbiased=False) + 1e-6
-        _, singular, directions = torch.linalg.svd((features - mean) / std, full_matrices=False)
-        scale = singular[:components] / features.shape[0] ** 0.5
-        self.mean.copy_(mean.float())
-        self.weights.copy_((directions[:components] / std / scale.unsqueeze(1)).float())
-
-    def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return (features - self.mean) @ self.weights.T
-
-
 class ImageProjection(torch.nn.Module):
     """Project cached EfficientNet-Lite0 features to the model width; items without an image are masked.
 
     With `components` above 0 the features first pass the fixed PrincipalComponents bottleneck,
-    which the trainer fits on the catalogue before training.
+    which the trainer fits on the catalogue before training. Its outputs already have unit
+    variance, so no LayerNorm follows it. At the catalogue-mean baseline of the explanations the
+    components are all zero, and a LayerNorm there divides by a zero spread. Integrated Gradients
+    would then credit the picture with jumps that no real picture causes.
     """
 
     modality = "image"
 
     def __init__(self, image_dim: int, dim: int, dropout: float = 0.1, components: int = 0):
         super().__init__()
-        bottleneck = [PrincipalComponents(image_dim, components)] if components else []
-        width = components or image_dim
+        head = [PrincipalComponents(image_dim, components)] if components else [torch.nn.LayerNorm(image_dim)]
         self.project = torch.nn.Sequential(
-            *bottleneck, torch.nn.LayerNorm(width), torch.nn.Dropout(dropout), torch.nn.Linear(width, dim),
+            *head, torch.nn.Dropout(dropout), torch.nn.Linear(components or image_dim, dim),
             torch.nn.GELU(), torch.nn.Linear(dim, dim),
         )
 

@@ -57,5 +57,5 @@ def build_text_encoder(config: ModelConfig, text_dim: int, text_config: TextConf
     if config.fusion == "lm":
         return TitleTokenSlot(config.dim)
     if text_config is None or text_config.tuning == "frozen":
-        return TextProjection(text_dim, config.dim, config.dropout)
+        return TextProjection(text_dim, config.dim, config.dropout, config.text_components)
     return TunedTextEncoder(text_config, config.dim, config.dropout)
