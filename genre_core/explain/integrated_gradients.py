@@ -62,5 +62,5 @@ def integrated_gradients_shares(problem, settings):
     inputs = tuple(tensor.detach().requires_grad_(True) for tensor in problem.inputs)
     difference = problem.value() - problem.baseline_value()
     attributions, convergence = integrate(problem.forward, inputs, problem.baselines, settings, difference)
-    shares = [float(tensor.sum()) for tensor in attributions]
+    shares = [float(tensor.detach().sum()) for tensor in attributions]
     return shares, attributions[-1][0].detach().numpy(), convergence
