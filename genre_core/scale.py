@@ -164,7 +164,7 @@ def dot_kernel():
     With 3 to 8 users the packed matrix product of MKL copies each block before
     multiplying it and runs at about a third of the memory-bandwidth bound here. This loop
     reads each item vector once from memory and takes 2 items x 2 users per step, so four
-    dot products share every load; fastmath lets LLVM vectorise the sums. The number of
+    dot products share every load. fastmath lets LLVM vectorise the sums. The number of
     users must be even (`top_k_chunked` adds a zero user to an odd batch). Compiled on first
     use and cached on disk beside this file.
     """

@@ -283,16 +283,16 @@ def scale_section(scale: int) -> str:
         "row's repeats, so the bound and the pass share the load of the machine. The bound of one pass is the time "
         "to read the catalogue once at that bandwidth, and the share is that time over the measured pass.",
         f"Scoring runs in chunks of {report['chunk_size']:,} items with a running top-{report['k']}, so the memory "
-        "beyond the catalogue is one users × chunk score buffer and a 1 MiB staging block. The scorer column says "
-        "what multiplies each chunk into the preallocated buffer: `torch.mm` (from 5 users on, in 1 MiB blocks "
+        "beyond the catalogue is one users × chunk score buffer and a 1 MiB staging block. The scorer column names "
+        "what multiplies each chunk into the preallocated buffer. It is `torch.mm` (from 5 users on, in 1 MiB blocks "
         "copied into the staging block first), or, for 3 to 8 users on one thread, `dot_kernel` in "
-        "`genre_core/scale.py`, a loop compiled with numba that reads each item vector once and computes the dot "
-        "products of 2 items with 2 users per step. Then only the k groups of 64 items with the highest maxima per "
-        "user are merged into the running top-k, with no top-k over the whole chunk. Peak memory is the resident "
-        "memory of the whole process during the row (Python and torch included).",
-        "The last three columns are the roofline: a pass needs 2 × users × dims operations per item; peak GFLOP/s is "
+        "`genre_core/scale.py`. That kernel is a loop compiled with numba, which reads each item vector once and "
+        "computes the dot products of 2 items with 2 users per step. Then only the k groups of 64 items with the "
+        "highest maxima per user are merged into the running top-k, with no top-k over the whole chunk. Peak memory "
+        "is the resident memory of the whole process during the row (Python and torch included).",
+        "The last three columns are the roofline. A pass needs 2 × users × dims operations per item. Peak GFLOP/s is "
         "the best rate of a 512 × 512 float32 `torch.mm` on cached data on the same threads, measured between the "
-        "passes; the compute bound is the pass's operations at that rate; and the share of the roofline is the larger "
+        "passes. The compute bound is the pass's operations at that rate, and the share of the roofline is the larger "
         "of the read and compute bounds over the measured pass.",
         "",
         *scoring_table(report),

@@ -64,7 +64,7 @@ def seed_table(rows: list[tuple[int, dict, dict]]) -> str:
 
 
 def without_driver_text(rows: list[tuple[str, dict]]) -> str:
-    """One sentence per driver: its users' new-item NDCG@10 without the driver's modality against the full model."""
+    """Describe, per driver, its users' new-item NDCG@10 without the driver's modality against the full model."""
     by_modalities = {tuple(result["modalities"]): result["metrics"] for _, result in rows}
     full = by_modalities[("text", "image", "audio")]
     parts = []
@@ -166,7 +166,7 @@ Training and explaining took {seconds:.0f} s.
 
 {verdict(new_rows, "new items")} {verdict(temporal_rows, "the temporal split")}
 On the temporal split every test item was seen in training by other users, so memorised content ranks it and the
-models land close together; the new items are the split that shows which content generalises.
+models land close together. The new items are the split that shows which content generalises.
 """
     write_section("Media modalities", markdown)
     print(markdown)

@@ -79,7 +79,7 @@ def test_count_rejects_fractional_exponent():
 
 
 def test_memory_check_counts_padded_groups():
-    """A chunk of 1 item still holds GROUP scores per user in top_k_chunked."""
+    """A chunk of 1 item still uses GROUP scores per user in top_k_chunked."""
     per_padded_chunk = GROUP * 1000 * 12
     check_memory(3, 4, 1000, 1, limit_bytes=per_padded_chunk + 48, stream=False)
     with pytest.raises(ScaleMemoryError):
@@ -112,11 +112,11 @@ def test_top_k_small_catalogues_match_topk(n_items, n_users, chunk_size):
         values, indices = top_k_chunked(users, chunks_of(items, chunk_size), 5, chunk_size)
     finally:
         torch.set_num_threads(threads)
-    kept = min(5, n_items)
-    expected = torch.topk(users @ items.T, kept, dim=1).values
-    assert torch.allclose(values[:, :kept], expected, atol=1e-6)
-    assert torch.allclose((users @ items.T).gather(1, indices[:, :kept]), expected, atol=1e-6)
-    assert (indices[:, kept:] == -1).all()
+    top = min(5, n_items)
+    expected = torch.topk(users @ items.T, top, dim=1).values
+    assert torch.allclose(values[:, :top], expected, atol=1e-6)
+    assert torch.allclose((users @ items.T).gather(1, indices[:, :top]), expected, atol=1e-6)
+    assert (indices[:, top:] == -1).all()
 
 
 def test_top_k_accepts_tensors_with_grad():

@@ -13,10 +13,10 @@ from genre_core.data.tuxpaint import AUDIO_PATH, DEBIAN_PACKAGE, read_catalogue,
 needs_stamps = pytest.mark.usefixtures("stamps_installed")
 TUXPAINT_CONFIG = PROJECT_ROOT / "assets" / "configs" / "tuxpaint.yaml"
 # Cross-validated AUC bounds for reading a simulated property from its own modality and from another,
-# and the least lead of the own modality over each other one. With the shipped settings the
-# measured values are 0.82-0.89 from the own modality and 0.35-0.77 from another; the highest
+# and the minimum lead of the own modality over each other one. With the shipped settings the
+# measured values are 0.82-0.89 from the own modality and 0.35-0.77 from another. The highest
 # (the picture property read from the description, 0.77) comes from the families of stamps
-# (digits, letters, animals) that show in every modality and that a linear correction cannot remove.
+# (digits, letters, animals), which show in every modality and which a linear correction cannot remove.
 OWN_AUC = 0.8
 OTHER_AUC = 0.8
 LEAD = 0.1

@@ -60,7 +60,7 @@ def test_dot_kernel_matches_matrix_product(n_items, dim, n_users):
 
 
 @pytest.mark.parametrize("n_users", [3, 4, 7, 8])
-def test_chunked_top_k_with_kernel_matches_full_top_k(one_thread, n_users):
+def test_kernel_top_k_matches_topk(one_thread, n_users):
     assert uses_kernel(n_users)
     generator = torch.Generator().manual_seed(3)
     users, items = torch.randn(n_users, 32, generator=generator), torch.randn(3001, 32, generator=generator)

@@ -71,7 +71,7 @@ COMPONENTS = 16
 FOLDS = 5
 # Share of the catalogue that has each property: small enough that knowing a user's driver ranks well.
 PROPERTY_SHARE = 0.2
-# Fewest items with which the top PROPERTY_SHARE of the catalogue holds 3 items per property
+# Minimum catalogue size at which the top PROPERTY_SHARE contains 3 items per property
 # (the lower bound of data.simulation.max_items).
 MIN_ITEMS = 12
 RIDGE_ALPHAS = np.logspace(-2, 3, 12)
@@ -125,7 +125,7 @@ def item_scores(features: dict[str, np.ndarray], seed: int) -> pd.DataFrame:
 
 
 def item_properties(scores: pd.DataFrame, share: float = PROPERTY_SHARE) -> pd.DataFrame:
-    """One boolean column per driver: whether the item's score is among the catalogue's top `share`."""
+    """Mark, per driver, whether each item's score is among the catalogue's top `share` (one boolean column each)."""
     return pd.DataFrame({name: scores[name] > scores[name].quantile(1.0 - share) for name in DRIVERS},
                         index=scores.index)
 
@@ -163,7 +163,7 @@ def simulate_interactions(properties: pd.DataFrame, settings: SimulationConfig) 
 
 def simulated_catalogue(path: str | Path | None, settings: SimulationConfig, cache_dir: str | Path,
                         progress: bool = False) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, np.ndarray]]:
-    """The stamps with a sound (at most `max_items`), their driver scores and their modality features."""
+    """Read the stamps with a sound (at most `max_items`) and compute their driver scores and modality features."""
     catalogue, _ = read_catalogue(path)
     with_sound = catalogue[catalogue[AUDIO_PATH].notna()]
     if len(with_sound) < MIN_ITEMS:
