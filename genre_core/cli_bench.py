@@ -27,7 +27,7 @@ def add_commands(commands, common) -> None:
     bench.add_argument("--dims", type=_count, nargs="+", default=[64, 128], help="widths of the item and user vectors (default: 64 128)")
     bench.add_argument("--users", type=_count, nargs="+", default=[1, 4, 16, 64],
                        help="user batch sizes scored against the whole catalogue (default: 1 4 16 64)")
-    bench.add_argument("--chunk-size", type=_count, default=16_384, help="items scored per chunk (default: %(default)s)")
+    bench.add_argument("--chunk-size", type=_count, default=65_536, help="items scored per chunk (default: %(default)s)")
     bench.add_argument("--k", type=_count, default=10, help="top-k per user (default: %(default)s)")
     bench.add_argument("--repeats", type=_count, default=3, help="timed passes per row; the best is kept (default: %(default)s)")
     bench.add_argument("--stream", action="store_true",

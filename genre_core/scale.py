@@ -9,10 +9,12 @@ product of the catalogue with itself). The share reported is the bound's time
 divided by the measured time.
 
 With more users per batch the product needs 2 * users * dim floating-point
-operations per item. On one core the packed matrix product does not overlap its
-arithmetic with the read of the catalogue. A pass then takes about one read plus
-the product's time on cached data. In the runs of docs/benchmarks.md the product
-alone stays below half of the read bound from about 4 users per batch on.
+operations per item. The packed matrix product of `torch.mm` copies every block
+before multiplying it and stays near a third of the read bound from about 4
+users on, so batches of up to 16 users go through the compiled kernels of
+`genre_core.scale_kernel` instead, which read each item vector once. Their
+arithmetic overlaps the read only in part, so the share still falls as the
+users grow; docs/benchmarks.md (section Scale) has the measurements.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ from __future__ import annotations
 import logging
 import resource
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Iterable, Iterator
 
+import numpy as np
 import torch
+
+from genre_core.scale_kernel import (
+    KERNEL_MAX_USERS, LANES, kernel_layout, kernel_width, merge_kernel, score_kernel,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,9 +51,6 @@ GROUP = 64
 STAGING_BYTES = 1 * MIB
 # From this many users on, each block is copied into the staging buffer before the product.
 STAGE_MIN_USERS = 5
-# Batches from KERNEL_USERS[0] to KERNEL_USERS[1] users are scored by `dot_kernel` on one thread
-# instead of `torch.mm`; docs/benchmarks.md (section Scale) has the measurements behind the range.
-KERNEL_USERS = (3, 8)
 
 
 class ScaleMemoryError(RuntimeError):
@@ -103,9 +108,10 @@ def check_memory(n_items: int, dim: int, n_users: int, chunk_size: int, limit_by
     # With 2,000,000 users and k 10 they took about 4 GiB against 72 MB planned here.
     catalogue = 0 if stream else n_items * dim * FLOAT_BYTES
     chunk_items = min(chunk_size, n_items)
-    # top_k_chunked pads its score buffer to whole groups of GROUP items.
+    # top_k_chunked pads its score buffer to whole groups of GROUP items, and the kernel's batch to its width.
     score_columns = -(-chunk_items // GROUP) * GROUP
-    working = score_columns * n_users * SCORE_WORKING_BYTES + (chunk_items * dim * FLOAT_BYTES if stream else 0)
+    scored_users = kernel_width(n_users) if 1 <= n_users <= KERNEL_MAX_USERS else n_users
+    working = score_columns * scored_users * SCORE_WORKING_BYTES + (chunk_items * dim * FLOAT_BYTES if stream else 0)
     if catalogue + working <= limit_bytes:
         return
 
@@ -119,14 +125,14 @@ def check_memory(n_items: int, dim: int, n_users: int, chunk_size: int, limit_by
         )
 
     if catalogue > limit_bytes / 2:
-        suggested = suggest_chunk_size(dim, n_users, limit_bytes / 4)
+        suggested = suggest_chunk_size(dim, scored_users, limit_bytes / 4)
         raise ScaleMemoryError(
             f"a catalogue of {n_items:,} items x {dim} dims needs {catalogue / GIB:.1f} GiB of float32 vectors, "
             f"more than half of the {limit_bytes / GIB:.1f} GiB memory limit; rerun with --stream --chunk-size "
             f"{suggested} to generate and score {suggested:,} items at a time "
-            f"({suggested * (dim * FLOAT_BYTES + n_users * SCORE_WORKING_BYTES) / MIB:.0f} MiB per chunk)"
+            f"({suggested * (dim * FLOAT_BYTES + scored_users * SCORE_WORKING_BYTES) / MIB:.0f} MiB per chunk)"
         )
-    suggested = suggest_chunk_size(dim, n_users, (limit_bytes - catalogue) / 2)
+    suggested = suggest_chunk_size(dim, scored_users, (limit_bytes - catalogue) / 2)
     raise ScaleMemoryError(
         f"scores of {n_users} users x {chunk_items:,} items per chunk need {working / GIB:.1f} GiB, which with the "
         f"{catalogue / GIB:.1f} GiB catalogue exceeds the {limit_bytes / GIB:.1f} GiB memory limit; "
@@ -144,9 +150,20 @@ def synthetic_chunks(n_items: int, dim: int, chunk_size: int, seed: int = 0) -> 
         yield torch.randn(min(chunk_size, n_items - start), dim, generator=generator)
 
 
+def empty_on_huge_pages(*shape: int) -> torch.Tensor:
+    """An uninitialised float32 tensor whose memory numpy allocates, asking Linux for transparent huge pages.
+
+    numpy advises the kernel to back large arrays with 2 MiB pages (`madvise`), and
+    torch's CPU allocator does not. On 4 KiB pages a pass over a million 64-d item
+    vectors took about 1.7 times as long here, from the misses in the address
+    translation cache. Where huge pages are off this is a plain allocation.
+    """
+    return torch.from_numpy(np.empty(shape, dtype=np.float32))
+
+
 def synthetic_catalogue(n_items: int, dim: int, seed: int = 0, chunk_size: int = 65_536) -> torch.Tensor:
     """Build the whole synthetic catalogue (n_items, dim) in memory, chunk by chunk, as `synthetic_chunks` yields it."""
-    catalogue = torch.empty(n_items, dim)
+    catalogue = empty_on_huge_pages(n_items, dim)
     for start, chunk in zip(range(0, n_items, chunk_size), synthetic_chunks(n_items, dim, chunk_size, seed)):
         catalogue[start:start + len(chunk)] = chunk
     return catalogue
@@ -157,62 +174,35 @@ def chunks_of(catalogue: torch.Tensor, chunk_size: int) -> Iterator[torch.Tensor
         yield catalogue[start:start + chunk_size]
 
 
-@lru_cache(maxsize=1)
-def dot_kernel():
-    """A numba-compiled product of a block of item vectors with a few users: (items, dim) x (users, dim) -> (users, items).
-
-    With 3 to 8 users the packed matrix product of MKL copies each block before
-    multiplying it and runs at about a third of the memory-bandwidth bound here. This loop
-    reads each item vector once from memory and takes 2 items x 2 users per step, so four
-    dot products share every load. fastmath lets LLVM vectorise the sums. The number of
-    users must be even (`top_k_chunked` adds a zero user to an odd batch). Compiled on first
-    use and cached on disk beside this file.
-    """
-    import numba
-    import numpy as np
-
-    @numba.njit(fastmath=True, boundscheck=False, nogil=True, cache=True)
-    def scores(items, users, out):
-        n, dim = items.shape
-        n_users = users.shape[0]
-        paired = n - n % 2
-        for i in range(0, paired, 2):
-            first = items[i]
-            second = items[i + 1]
-            for u in range(0, n_users, 2):
-                left = users[u]
-                right = users[u + 1]
-                first_left = np.float32(0.0)
-                first_right = np.float32(0.0)
-                second_left = np.float32(0.0)
-                second_right = np.float32(0.0)
-                for j in range(dim):
-                    a = first[j]
-                    b = second[j]
-                    p = left[j]
-                    q = right[j]
-                    first_left += a * p
-                    first_right += a * q
-                    second_left += b * p
-                    second_right += b * q
-                out[u, i] = first_left
-                out[u + 1, i] = first_right
-                out[u, i + 1] = second_left
-                out[u + 1, i + 1] = second_right
-        if paired < n:
-            last = items[paired]
-            for u in range(n_users):
-                total = np.float32(0.0)
-                for j in range(dim):
-                    total += last[j] * users[u, j]
-                out[u, paired] = total
-
-    return scores
-
-
 def uses_kernel(n_users: int, dtype: torch.dtype = torch.float32) -> bool:
-    """True when `top_k_chunked` scores a batch of `n_users` float32 users with `dot_kernel` (one torch thread only)."""
-    return KERNEL_USERS[0] <= n_users <= KERNEL_USERS[1] and dtype == torch.float32 and torch.get_num_threads() == 1
+    """True when `top_k_chunked` scores a batch of `n_users` users of this dtype with the SIMD kernel."""
+    return 1 <= n_users <= KERNEL_MAX_USERS and dtype == torch.float32 and kernel_works()
+
+
+@lru_cache(maxsize=1)
+def kernel_works() -> bool:
+    """Whether the SIMD kernels compile here and agree with numpy on a small product; checked once per process.
+
+    If not (llvmlite missing, or a processor it cannot compile for), scoring
+    falls back to `torch.mm`, which gives the same top-k more slowly, and the
+    log says why.
+    """
+    try:
+        generator = np.random.default_rng(0)
+        items = generator.standard_normal((2 * GROUP, LANES), dtype=np.float32)
+        users = generator.standard_normal((3, LANES), dtype=np.float32)
+        expected = items @ users.T
+        for layout in ("dot", "outer"):
+            kernel = score_kernel(4, GROUP, layout)
+            maxima = np.empty((2, 4), np.float32)
+            kernel(items, kernel.users_array(users), maxima)
+            if not np.allclose(maxima[:, :3], expected.reshape(2, GROUP, 3).max(axis=1), atol=1e-4):
+                raise RuntimeError(f"the {layout} kernel's group maxima differ from numpy's")
+        merge_kernel()
+    except Exception as error:  # any failure to build or run the kernel leaves the torch.mm path
+        log.warning("the compiled scoring kernel is unavailable here (%s); scoring uses torch.mm instead", error)
+        return False
+    return True
 
 
 def top_k_chunked(
@@ -220,46 +210,109 @@ def top_k_chunked(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Top-k dot-product scores and item indices of each user over a catalogue given in chunks.
 
-    Memory beyond the catalogue is one (users, chunk_size) score buffer, a
-    staging block of STAGING_BYTES and the running top-k, whatever the catalogue size.
-    Each chunk is multiplied in blocks of about STAGING_BYTES of item vectors, so
-    the block read from memory stays in the core's cache for the product. The
-    running top-k is then updated from groups of GROUP items: one maximum per
-    user and group, and only the k groups with the highest maxima are merged
-    (see `_merge_top_groups`), instead of a top-k over the whole chunk.
+    The running top-k is updated from groups of GROUP items: one maximum per user
+    and group, and only items of the k groups with the highest maxima are merged,
+    instead of a top-k over the whole chunk. Memory beyond the catalogue is the
+    group maxima of one chunk and the running top-k, plus, on the `torch.mm`
+    path, one chunk of scores and a staging block of STAGING_BYTES, whatever the
+    catalogue size.
+
+    Up to KERNEL_MAX_USERS float32 users are scored by the kernels of
+    `genre_core.scale_kernel` (see `_kernel_scorer`). Otherwise each chunk goes
+    through `torch.mm`, in blocks of about STAGING_BYTES of item vectors copied
+    first into a staging block that stays in the core's cache.
     """
     n_users, dim = user_vectors.shape
     # Scores are written into preallocated buffers (out= and numpy views), which take no autograd graph.
     users = user_vectors.detach().contiguous()
     dtype = users.dtype
     width = -(-chunk_size // GROUP) * GROUP
-    kernel = dot_kernel() if uses_kernel(n_users, dtype) else None
-    # The kernel takes users in pairs: an odd batch gets a zero user, whose row of scores is never read.
-    kernel_users = torch.cat([users, users.new_zeros(n_users % 2, dim)]) if kernel is not None else users
-    scores = torch.empty(len(kernel_users), width, dtype=dtype)
-    buffer = scores[:n_users]
-    groups = buffer.view(n_users, width // GROUP, GROUP)
-    group_maxima = torch.empty(n_users, width // GROUP, dtype=dtype)
-    # With few users the product reads each chunk from memory in one call. With more,
-    # each block is first copied into a staging buffer that stays in cache, because the
-    # packed product is slower when it reads memory itself.
-    if kernel is None and n_users >= STAGE_MIN_USERS:
-        block = max(GROUP, STAGING_BYTES // (max(dim, 1) * users.element_size()) // GROUP * GROUP)
-        staging = torch.empty(block, dim, dtype=dtype)
-    else:
-        block, staging = width, None
     best_values = torch.full((n_users, k), float("-inf"), dtype=dtype)
     best_indices = torch.full((n_users, k), -1, dtype=torch.long)
-    rows = torch.arange(n_users).unsqueeze(1)
+    scorer = _kernel_scorer if uses_kernel(n_users, dtype) else _matmul_scorer
+    merge_chunk = scorer(users, width)
     offset = 0
     for chunk in item_chunks:
         chunk = chunk.detach()
         n_items = len(chunk)
         if n_items > chunk_size:
             raise ValueError(f"a chunk has {n_items} items, more than chunk_size={chunk_size}")
-        if kernel is not None:
-            kernel(chunk.contiguous().numpy(), kernel_users.numpy(), scores[:, :n_items].numpy())
-        for start in range(0, n_items if kernel is None else 0, block):
+        best_values, best_indices = merge_chunk(chunk, offset, best_values, best_indices)
+        offset += n_items
+    # Slots never filled (a catalogue of fewer than k items) keep index -1.
+    best_indices.masked_fill_(best_values == float("-inf"), -1)
+    return best_values, best_indices
+
+
+def _kernel_scorer(users: torch.Tensor, width: int):
+    """A function that merges a chunk into the running top-k, in place, through the SIMD kernel.
+
+    The kernel writes each user's maximum per group of GROUP items. `merge_kernel`
+    then scores again only the groups that can change the user's top-k. A batch
+    narrower than the kernel gets zero users, whose maxima are never read. With
+    several torch threads the chunk's whole groups are split between them; the
+    kernel releases the GIL.
+    """
+    n_users, dim = users.shape
+    lanes = kernel_width(n_users)
+    kernel, merge = score_kernel(lanes, GROUP, kernel_layout(lanes, dim)), merge_kernel()
+    users_array = users.numpy()
+    kernel_users = kernel.users_array(users_array)
+    maxima = np.empty((width // GROUP, lanes), dtype=np.float32)
+    threads = torch.get_num_threads()
+    pool = _worker_pool(threads - 1) if threads > 1 else None
+
+    def score_part(items: np.ndarray, first: int, last: int) -> None:
+        kernel(items[first:last], kernel_users, maxima[first // GROUP:])
+
+    def merge_chunk(chunk, offset, best_values, best_indices):
+        items = chunk.contiguous().numpy()
+        n_items = len(items)
+        whole = n_items - n_items % GROUP
+        if pool is None:
+            score_part(items, 0, whole)
+        else:
+            bounds = [whole // GROUP * part // threads * GROUP for part in range(threads + 1)]
+            parts = [pool.submit(score_part, items, first, last) for first, last in zip(bounds[1:-1], bounds[2:])]
+            score_part(items, bounds[0], bounds[1])
+            for part in parts:
+                part.result()
+        if whole < n_items:
+            # The last, partial group, by numpy: at most GROUP - 1 items.
+            maxima[whole // GROUP, :n_users] = (items[whole:] @ users_array.T).max(axis=0)
+        merge(items, users_array, maxima, n_items, n_users, GROUP, offset, best_values.numpy(), best_indices.numpy())
+        return best_values, best_indices
+
+    return merge_chunk
+
+
+@lru_cache(maxsize=None)
+def _worker_pool(workers: int) -> ThreadPoolExecutor:
+    """Threads that run the kernel on parts of a chunk beside the calling thread, kept for the process."""
+    return ThreadPoolExecutor(max_workers=workers, thread_name_prefix="genre-score")
+
+
+def _matmul_scorer(users: torch.Tensor, width: int):
+    """A function that scores a chunk with `torch.mm` and returns the running top-k merged with it.
+
+    With few users the product reads each chunk from memory in one call. With
+    more, each block is first copied into a staging buffer that stays in cache,
+    because the packed product is slower when it reads memory itself.
+    """
+    n_users, dim = users.shape
+    buffer = torch.empty(n_users, width, dtype=users.dtype)
+    all_groups = buffer.view(n_users, width // GROUP, GROUP)
+    group_maxima = torch.empty(n_users, width // GROUP, dtype=users.dtype)
+    rows = torch.arange(n_users).unsqueeze(1)
+    if n_users >= STAGE_MIN_USERS:
+        block = max(GROUP, STAGING_BYTES // (max(dim, 1) * users.element_size()) // GROUP * GROUP)
+        staging = torch.empty(block, dim, dtype=users.dtype)
+    else:
+        block, staging = width, None
+
+    def merge_chunk(chunk, offset, best_values, best_indices):
+        n_items = len(chunk)
+        for start in range(0, n_items, block):
             part = chunk[start:start + block]
             if staging is not None:
                 part = staging[:len(part)].copy_(part)
@@ -268,12 +321,10 @@ def top_k_chunked(
         if n_items % GROUP:
             buffer[:, n_items:n_groups * GROUP] = float("-inf")
         maxima = group_maxima[:, :n_groups]
-        torch.amax(groups[:, :n_groups], dim=2, out=maxima)
-        best_values, best_indices = _merge_top_groups(groups, maxima, offset, best_values, best_indices, rows)
-        offset += n_items
-    # Slots never filled (a catalogue of fewer than k items) keep index -1.
-    best_indices.masked_fill_(best_values == float("-inf"), -1)
-    return best_values, best_indices
+        torch.amax(all_groups[:, :n_groups], dim=2, out=maxima)
+        return _merge_top_groups(all_groups[:, :n_groups], maxima, offset, best_values, best_indices, rows)
+
+    return merge_chunk
 
 
 def _merge_top_groups(groups, maxima, offset, best_values, best_indices, rows):
@@ -392,7 +443,7 @@ class ScaleResult:
     product_share_of_read_bound: float | None = None
     # The roofline: the pass needs 2 * users * dim * items operations. At the measured peak rate
     # that takes bound_seconds_compute; the pass can be no faster than the larger of that and the
-    # read bound. `scorer` is "kernel" (dot_kernel) or "torch.mm".
+    # read bound. `scorer` is "kernel" (genre_core.scale_kernel) or "torch.mm".
     peak_flops: float | None = None
     bound_seconds_compute: float | None = None
     share_of_roofline: float | None = None

@@ -104,7 +104,7 @@ def test_bench_chunk_clamped_to_catalogue():
 @pytest.mark.parametrize("chunk_size", [1, 2, 64])
 def test_top_k_small_catalogues_match_topk(n_items, n_users, chunk_size):
     threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # 3 to 8 users then run through the numba kernel
+    torch.set_num_threads(1)  # up to 16 users then run through the compiled kernel on one thread
     try:
         generator = torch.Generator().manual_seed(n_items * 100 + n_users)
         items = torch.randn(n_items, 1, generator=generator)
