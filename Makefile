@@ -7,8 +7,9 @@ BIN := $(VENV)/bin
 CONFIG ?= assets/configs/movielens.yaml
 HOST ?= 127.0.0.1
 PORT ?= 8501
-# Prepared data lands here (see paths.data_dir and data.name in the config).
-PREPARED := data/ml-100k/dataset.json
+# A stamp per config: `genre prepare` runs again when the config file changes or another config is used
+# (the prepared data itself lands in paths.data_dir / data.name of the config).
+PREPARED = data/.prepared-$(notdir $(basename $(CONFIG)))
 
 .PHONY: run test install test-deps prepare model bench clean
 
@@ -46,8 +47,9 @@ $(VENV)/.test-installed: requirements-test.txt $(VENV)/.installed
 
 prepare: $(PREPARED)
 
-$(PREPARED): $(VENV)/.installed
+$(PREPARED): $(VENV)/.installed $(CONFIG)
 	$(BIN)/genre prepare --config $(CONFIG)
+	@mkdir -p $(dir $@) && touch $@
 
 model: install prepare
 	$(BIN)/genre train --config $(CONFIG) --if-missing

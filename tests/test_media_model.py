@@ -125,9 +125,33 @@ def test_app_item_cards_and_maps(media_config, monkeypatch):
     assert len(app.get("image")) >= 1
     assert len(app.get("audio")) >= 1
 
+    # The simulated data are implicit: the history has no rating column and counts interactions.
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics[translate("column.driver", "en")] in {"text", "image", "audio"}
+    assert translate("rec.interactions_metric", "en") in metrics
+    history = next(frame.value for frame in app.dataframe if "date" in frame.value.columns)
+    assert "rating" not in history.columns
+    assert len(history) == int(metrics[translate("rec.interactions_metric", "en")])
+
     audio_items = [item for item in app.selectbox(key="media_item").options]
     assert audio_items
     app.button(key="media_compute").click().run()
     assert not app.exception
     charts = app.get("plotly_chart")
     assert len(charts) >= 1
+
+
+def test_app_driver_in_chinese(media_config, monkeypatch):
+    from streamlit.testing.v1 import AppTest
+
+    from genre_core.i18n import translate
+
+    monkeypatch.setenv("GENRE_CONFIG", str(media_config))
+    app = AppTest.from_file(str(APP), default_timeout=180)
+    app.query_params["lang"] = "zh"
+    app.run()
+    assert not app.exception
+    metrics = {metric.label: metric.value for metric in app.metric}
+    assert metrics[translate("column.driver", "zh")] in {translate(f"media.modality.{name}", "zh")
+                                                          for name in ("text", "image", "audio")}
+    assert translate("rec.interactions_metric", "zh") in metrics

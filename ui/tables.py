@@ -25,6 +25,14 @@ def attribute_label(name: str) -> str:
     return t(key) if has_translation(key) else name
 
 
+def attribute_value(name: str, value: Any) -> str:
+    """Show a user attribute's value; the simulated driver modality is shown in the interface language."""
+    key = f"media.modality.{value}"
+    if name == "driver" and has_translation(key):
+        return t(key)
+    return display_value(value)
+
+
 def display_value(value: Any) -> str:
     if value is None or isinstance(value, float) and math.isnan(value):
         return "—"

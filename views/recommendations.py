@@ -2,13 +2,14 @@
 
 import streamlit as st
 
+from genre_core.i18n import has_translation
 from genre_core.schema import GENRES, ITEM_ID, RATING, TITLE, USER_ID, YEAR
 from ui.attributions import explain_link
 from ui.feedback_widgets import thumbs_for_rows
 from ui.language import t
 from ui.media import attribution_maps, has_media, item_cards
 from ui.model_loading import require_recommender, show_dataset_notice
-from ui.tables import attribute_label, column_config, display_value, full_height, join_genres
+from ui.tables import attribute_label, attribute_value, column_config, full_height, join_genres
 
 SEARCH_LIMIT = 50
 HISTORY_COLUMNS = ["date", RATING, TITLE, GENRES, YEAR, ITEM_ID]
@@ -53,10 +54,13 @@ k = k_column.slider(t("rec.k_label"), min_value=min(5, max_k), max_value=max_k, 
 st.subheader(t("rec.profile_header", user_id=user_id))
 attributes = {name: value for name, value in recommender.user_attributes(user_id).items() if name != USER_ID}
 history = recommender.history(user_id)
+# Implicit data (the Tux Paint simulation) has interactions without ratings: no empty rating column then.
+rated = bool(history[RATING].notna().any()) if RATING in history.columns else False
 cells = st.columns(len(attributes) + 1)
 for cell, (name, value) in zip(cells, attributes.items()):
-    cell.metric(attribute_label(name), display_value(value))
-cells[-1].metric(t("rec.ratings_metric"), len(history))
+    help_key = f"column.{name}_help"
+    cell.metric(attribute_label(name), attribute_value(name, value), help=t(help_key) if has_translation(help_key) else None)
+cells[-1].metric(t("rec.ratings_metric" if rated or history.empty else "rec.interactions_metric"), len(history))
 
 top_column, history_column = st.columns([3, 2], gap="large")
 
@@ -78,8 +82,8 @@ with history_column:
     if history.empty:
         st.info(t("rec.no_history"), icon=":material/info:")
     else:
-        st.caption(t("rec.history_caption", count=len(history)))
-        columns = [column for column in HISTORY_COLUMNS if column in history.columns]
+        st.caption(t("rec.history_caption" if rated else "rec.history_caption_implicit", count=len(history)))
+        columns = [column for column in HISTORY_COLUMNS if column in history.columns and (column != RATING or rated)]
         st.dataframe(join_genres(history[columns]), hide_index=True, column_config=column_config(columns),
                      height=full_height(min(len(history), max(k, 10))), key="rec_history")
 
