@@ -149,11 +149,44 @@ def _print(result: dict[str, Any], as_json: bool) -> None:
             print(f"{row['rank']:>3}  {row['score']:8.4f}  {row.get('item_id')}  {row.get('title', '')}")
         return
     for key, value in result.items():
-        if isinstance(value, dict):
+        if isinstance(value, list) and value and all(isinstance(row, dict) for row in value):
+            print(f"{key}:")
+            print(_table(value))
+        elif isinstance(value, dict):
             fields = [f"{name}={number:.4f}" if isinstance(number, float) else f"{name}={number}" for name, number in value.items()]
             print(f"{key}: {', '.join(fields)}")
         else:
             print(f"{key}: {value}")
+
+
+
+# Columns of a printed table of result rows, where a row has them: `genre bench` scoring and encoding rows.
+TABLE_COLUMNS = {
+    "dim": ("dims", "{}"), "n_users": ("users", "{}"), "scorer": ("scorer", "{}"),
+    "seconds_per_pass": ("s/pass", "{:.4f}"), "users_per_second": ("users/s", "{:.1f}"),
+    "read_bandwidth": ("read GB/s", "{:.1f}", 1e-9), "share_of_read_bound": ("read bound", "{:.0%}"),
+    "share_of_roofline": ("roofline", "{:.0%}"), "peak_memory_bytes": ("peak MiB", "{:.0f}", 2**-20),
+    "stage": ("stage", "{}"), "batch_size": ("batch", "{}"), "items_per_second": ("items/s", "{:.0f}"),
+}
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    """Rows of a result as an aligned text table: the TABLE_COLUMNS they have, or every field."""
+    columns = [name for name in TABLE_COLUMNS if name in rows[0]] or list(rows[0])
+    header = [TABLE_COLUMNS[name][0] if name in TABLE_COLUMNS else name for name in columns]
+    cells = []
+    for row in rows:
+        line = []
+        for name in columns:
+            value = row.get(name)
+            if name in TABLE_COLUMNS and isinstance(value, (int, float)) and not isinstance(value, bool):
+                _, template, *scale = TABLE_COLUMNS[name]
+                line.append(template.format(value * scale[0] if scale else value))
+            else:
+                line.append(str(value))
+        cells.append(line)
+    widths = [max(len(text) for text in column) for column in zip(header, *cells)]
+    return "\n".join("  " + "  ".join(text.rjust(width) for text, width in zip(line, widths)) for line in [header, *cells])
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from functools import lru_cache
+from numbers import Integral
 from pathlib import Path
 from typing import Iterable, Iterator
 
@@ -51,6 +52,15 @@ GROUP = 64
 STAGING_BYTES = 1 * MIB
 # From this many users on, each block is copied into the staging buffer before the product.
 STAGE_MIN_USERS = 5
+# Largest k that the kernel path merges. Its merge shifts the running top-k to insert each new item, O(k)
+# per item, so a k near the catalogue size takes time quadratic in k. On 200,000 64-d items, 4 users and
+# 1 thread (2-core Xeon with AVX-512) the kernel path took 29 ms at k 1,024 against 25 ms for torch.mm,
+# and 16.9 s at k 65,536 against 0.1 s. Above this k the torch.mm path scores the batch.
+KERNEL_MAX_K = 1024
+# Item bytes per thread below which the kernel scores a chunk on the calling thread alone. Handing a part
+# to a worker thread costs tens of microseconds. On the machine above, chunks of 4,096 64-d items
+# (1 MiB) were still slower on 2 threads than on 1. The value is an estimate, not tuned per machine.
+MIN_SPLIT_BYTES = 1 * MIB
 
 
 class ScaleMemoryError(RuntimeError):
@@ -93,6 +103,12 @@ def peak_memory_bytes() -> int:
 # Memory planning
 
 
+def _gib(n_bytes: float) -> str:
+    """`n_bytes` in GiB for messages, with two significant digits below 0.1 GiB so small limits do not read 0.0."""
+    gib = n_bytes / GIB
+    return f"{gib:.1f} GiB" if gib >= 0.1 else f"{gib:.2g} GiB"
+
+
 def suggest_chunk_size(dim: int, n_users: int, budget_bytes: float) -> int:
     """Largest power-of-two chunk whose item vectors and score buffer fit in `budget_bytes`."""
     per_item = dim * FLOAT_BYTES + n_users * SCORE_WORKING_BYTES
@@ -119,23 +135,38 @@ def check_memory(n_items: int, dim: int, n_users: int, chunk_size: int, limit_by
     fewest = GROUP * n_users * SCORE_WORKING_BYTES
     if fewest > limit_bytes / 2:
         max_users = int(limit_bytes / 2 // (GROUP * SCORE_WORKING_BYTES))
+        if max_users < 1:
+            raise ScaleMemoryError(
+                f"the {_gib(limit_bytes)} memory limit is too small to score even one user; raise "
+                f"--memory-limit-gib to at least {2 * fewest / GIB:.2g} for {n_users:,} users"
+            )
         raise ScaleMemoryError(
-            f"scores of {n_users:,} users need {fewest / GIB:.1f} GiB even with the smallest chunk, more than half "
-            f"of the {limit_bytes / GIB:.1f} GiB memory limit; lower --users to at most {max_users:,}"
+            f"scores of {n_users:,} users need {_gib(fewest)} even with the smallest chunk, more than half "
+            f"of the {_gib(limit_bytes)} memory limit; lower --users to at most {max_users:,}"
+        )
+
+    # A streamed chunk of one item still contains its vector, so no chunk size fits a dimension too large for that.
+    one_item = GROUP * scored_users * SCORE_WORKING_BYTES + dim * FLOAT_BYTES
+    if one_item > limit_bytes / 2:
+        max_dim = int((limit_bytes / 2 - GROUP * scored_users * SCORE_WORKING_BYTES) // FLOAT_BYTES)
+        raise ScaleMemoryError(
+            f"one item vector of {dim:,} dims takes {_gib(dim * FLOAT_BYTES)}, so even a streamed chunk "
+            f"of one item needs more than half of the {_gib(limit_bytes)} memory limit; "
+            f"lower --dims to at most {max_dim:,}"
         )
 
     if catalogue > limit_bytes / 2:
         suggested = suggest_chunk_size(dim, scored_users, limit_bytes / 4)
         raise ScaleMemoryError(
-            f"a catalogue of {n_items:,} items x {dim} dims needs {catalogue / GIB:.1f} GiB of float32 vectors, "
-            f"more than half of the {limit_bytes / GIB:.1f} GiB memory limit; rerun with --stream --chunk-size "
+            f"a catalogue of {n_items:,} items x {dim} dims needs {_gib(catalogue)} of float32 vectors, "
+            f"more than half of the {_gib(limit_bytes)} memory limit; rerun with --stream --chunk-size "
             f"{suggested} to generate and score {suggested:,} items at a time "
             f"({suggested * (dim * FLOAT_BYTES + scored_users * SCORE_WORKING_BYTES) / MIB:.0f} MiB per chunk)"
         )
     suggested = suggest_chunk_size(dim, scored_users, (limit_bytes - catalogue) / 2)
     raise ScaleMemoryError(
-        f"scores of {n_users} users x {chunk_items:,} items per chunk need {working / GIB:.1f} GiB, which with the "
-        f"{catalogue / GIB:.1f} GiB catalogue exceeds the {limit_bytes / GIB:.1f} GiB memory limit; "
+        f"scores of {n_users} users x {chunk_items:,} items per chunk need {_gib(working)}, which with the "
+        f"{_gib(catalogue)} catalogue exceeds the {_gib(limit_bytes)} memory limit; "
         f"use --chunk-size {suggested}"
     )
 
@@ -151,7 +182,7 @@ def synthetic_chunks(n_items: int, dim: int, chunk_size: int, seed: int = 0) -> 
 
 
 def empty_on_huge_pages(*shape: int) -> torch.Tensor:
-    """An uninitialised float32 tensor whose memory numpy allocates, asking Linux for transparent huge pages.
+    """Return an uninitialised float32 tensor whose memory numpy allocates, asking Linux for transparent huge pages.
 
     numpy advises the kernel to back large arrays with 2 MiB pages (`madvise`), and
     torch's CPU allocator does not. On 4 KiB pages a pass over a million 64-d item
@@ -174,9 +205,9 @@ def chunks_of(catalogue: torch.Tensor, chunk_size: int) -> Iterator[torch.Tensor
         yield catalogue[start:start + chunk_size]
 
 
-def uses_kernel(n_users: int, dtype: torch.dtype = torch.float32) -> bool:
-    """True when `top_k_chunked` scores a batch of `n_users` users of this dtype with the SIMD kernel."""
-    return 1 <= n_users <= KERNEL_MAX_USERS and dtype == torch.float32 and kernel_works()
+def uses_kernel(n_users: int, dtype: torch.dtype = torch.float32, k: int = 1) -> bool:
+    """True when `top_k_chunked` scores a batch of `n_users` users of this dtype, top-k `k`, with the SIMD kernel."""
+    return 1 <= n_users <= KERNEL_MAX_USERS and dtype == torch.float32 and k <= KERNEL_MAX_K and kernel_works()
 
 
 @lru_cache(maxsize=1)
@@ -184,8 +215,8 @@ def kernel_works() -> bool:
     """Whether the SIMD kernels compile here and agree with numpy on a small product; checked once per process.
 
     If not (llvmlite missing, or a processor it cannot compile for), scoring
-    falls back to `torch.mm`, which gives the same top-k more slowly, and the
-    log says why.
+    falls back to `torch.mm`, which gives the same top-k more slowly, and a
+    warning in the log gives the reason.
     """
     try:
         generator = np.random.default_rng(0)
@@ -217,11 +248,19 @@ def top_k_chunked(
     path, one chunk of scores and a staging block of STAGING_BYTES, whatever the
     catalogue size.
 
-    Up to KERNEL_MAX_USERS float32 users are scored by the kernels of
-    `genre_core.scale_kernel` (see `_kernel_scorer`). Otherwise each chunk goes
-    through `torch.mm`, in blocks of about STAGING_BYTES of item vectors copied
-    first into a staging block that stays in the core's cache.
+    Up to KERNEL_MAX_USERS float32 users, with k up to KERNEL_MAX_K, are scored
+    by the kernels of `genre_core.scale_kernel` (see `_kernel_scorer`).
+    Otherwise each chunk goes through `torch.mm`, in blocks of about
+    STAGING_BYTES of item vectors copied first into a staging block that stays
+    in the core's cache. On both paths a NaN score never enters the top-k.
     """
+    if user_vectors.dim() != 2:
+        raise ValueError(f"user_vectors must be a 2-D (users, dims) tensor, got shape {tuple(user_vectors.shape)}")
+    if isinstance(k, bool) or not isinstance(k, Integral) or k < 0:
+        raise ValueError(f"invalid k {k!r}; give a whole number of at least 0")
+    if isinstance(chunk_size, bool) or not isinstance(chunk_size, Integral) or chunk_size < 1:
+        raise ValueError(f"invalid chunk_size {chunk_size!r}; give a whole number of at least 1")
+    k, chunk_size = int(k), int(chunk_size)
     n_users, dim = user_vectors.shape
     # Scores are written into preallocated buffers (out= and numpy views), which take no autograd graph.
     users = user_vectors.detach().contiguous()
@@ -229,11 +268,20 @@ def top_k_chunked(
     width = -(-chunk_size // GROUP) * GROUP
     best_values = torch.full((n_users, k), float("-inf"), dtype=dtype)
     best_indices = torch.full((n_users, k), -1, dtype=torch.long)
-    scorer = _kernel_scorer if uses_kernel(n_users, dtype) else _matmul_scorer
+    scorer = _kernel_scorer if uses_kernel(n_users, dtype, k) else _matmul_scorer
     merge_chunk = scorer(users, width)
     offset = 0
     for chunk in item_chunks:
         chunk = chunk.detach()
+        if chunk.dim() != 2 or chunk.shape[1] != dim:
+            raise ValueError(
+                f"a chunk has shape {tuple(chunk.shape)}, but the users have {dim} dims; "
+                f"give chunks of shape (items, {dim})"
+            )
+        if chunk.dtype != dtype:
+            raise ValueError(
+                f"a chunk has dtype {chunk.dtype}, but the users have {dtype}; convert the chunks with .to({dtype})"
+            )
         n_items = len(chunk)
         if n_items > chunk_size:
             raise ValueError(f"a chunk has {n_items} items, more than chunk_size={chunk_size}")
@@ -250,8 +298,8 @@ def _kernel_scorer(users: torch.Tensor, width: int):
     The kernel writes each user's maximum per group of GROUP items. `merge_kernel`
     then scores again only the groups that can change the user's top-k. A batch
     narrower than the kernel gets zero users, whose maxima are never read. With
-    several torch threads the chunk's whole groups are split between them; the
-    kernel releases the GIL.
+    several torch threads the chunk's whole groups are split between them, at
+    least MIN_SPLIT_BYTES of item vectors each; the kernel releases the GIL.
     """
     n_users, dim = users.shape
     lanes = kernel_width(n_users)
@@ -269,17 +317,19 @@ def _kernel_scorer(users: torch.Tensor, width: int):
         items = chunk.contiguous().numpy()
         n_items = len(items)
         whole = n_items - n_items % GROUP
-        if pool is None:
+        n_parts = min(threads, max(1, whole * dim * FLOAT_BYTES // MIN_SPLIT_BYTES))
+        if pool is None or n_parts == 1:
             score_part(items, 0, whole)
         else:
-            bounds = [whole // GROUP * part // threads * GROUP for part in range(threads + 1)]
+            bounds = [whole // GROUP * part // n_parts * GROUP for part in range(n_parts + 1)]
             parts = [pool.submit(score_part, items, first, last) for first, last in zip(bounds[1:-1], bounds[2:])]
             score_part(items, bounds[0], bounds[1])
             for part in parts:
                 part.result()
         if whole < n_items:
-            # The last, partial group, by numpy: at most GROUP - 1 items.
-            maxima[whole // GROUP, :n_users] = (items[whole:] @ users_array.T).max(axis=0)
+            # The last, partial group, by numpy: at most GROUP - 1 items. fmax skips NaN scores as the
+            # kernel does, so one NaN item does not hide the group's other items from the merge.
+            maxima[whole // GROUP, :n_users] = np.fmax.reduce(items[whole:] @ users_array.T, axis=0)
         merge(items, users_array, maxima, n_items, n_users, GROUP, offset, best_values.numpy(), best_indices.numpy())
         return best_values, best_indices
 
@@ -322,6 +372,11 @@ def _matmul_scorer(users: torch.Tensor, width: int):
             buffer[:, n_items:n_groups * GROUP] = float("-inf")
         maxima = group_maxima[:, :n_groups]
         torch.amax(all_groups[:, :n_groups], dim=2, out=maxima)
+        # amax and topk rank NaN above every number. NaN scores become -inf, which never enters the
+        # top-k, as on the kernel path. Only chunks with a NaN score (so a NaN maximum) pay for it.
+        if torch.isnan(maxima).any():
+            buffer[:, :n_items].nan_to_num_(nan=float("-inf"), posinf=float("inf"), neginf=float("-inf"))
+            torch.amax(all_groups[:, :n_groups], dim=2, out=maxima)
         return _merge_top_groups(all_groups[:, :n_groups], maxima, offset, best_values, best_indices, rows)
 
     return merge_chunk
@@ -474,6 +529,9 @@ def benchmark_scoring(
     # The score and product buffers take chunk_size columns, so a chunk larger than the catalogue would
     # allocate memory that `check_memory` (which counts at most n_items columns) never planned.
     chunk_size = min(chunk_size, n_items)
+    # The running top-k takes k slots per user. Slots beyond the catalogue stay empty, so a larger k only
+    # allocates memory that `check_memory` never planned.
+    k = min(k, n_items)
     reset_peak_memory()
     users = torch.randn(n_users, dim, generator=torch.Generator().manual_seed(seed + 1))
     catalogue = None if stream else synthetic_catalogue(n_items, dim, seed)
@@ -495,6 +553,9 @@ def benchmark_scoring(
 
     if not stream:
         one_pass()  # warm-up: page in the catalogue and the score buffer
+    else:
+        # Warm-up: compile the kernel for this batch on one generated item, outside the timed passes.
+        top_k_chunked(users, synthetic_chunks(1, dim, 1, seed), k, chunk_size)
     seconds = product_seconds = float("inf")
     flops = 0.0
     for _ in range(repeats):
@@ -525,6 +586,7 @@ def benchmark_scoring(
         result.peak_flops = flops
         result.bound_seconds_compute = 2 * n_users * dim * n_items / flops
         result.share_of_roofline = max(result.bound_seconds_read, result.bound_seconds_compute) / seconds
-    result.scorer = "kernel" if uses_kernel(n_users) else "torch.mm"
-    log.info("scored %d users x %d items (%d dims) in %.3f s", n_users, n_items, dim, seconds)
+    result.scorer = "kernel" if uses_kernel(n_users, users.dtype, k) else "torch.mm"
+    log.info("scored a batch of %d user%s x %d items (%d dims) in %.3f s", n_users, "" if n_users == 1 else "s",
+             n_items, dim, seconds)
     return result

@@ -6,9 +6,9 @@ not keep up with the read of the catalogue. A kernel computes every user's score
 for every item of a chunk but writes only each user's maximum per group of
 `group` items. `merge_kernel` then scores again the items of the few groups
 that can change a user's running top-k. Writing all the scores instead cost
-a fifth to a third of the pass with 8 and 16 users: a store of a row of scores
-per item beside the read of the item, and the scores' cache lines read before
-they are written.
+a fifth to a third of the pass with 8 and 16 users. Each item then took a store
+of a row of scores beside its own read, and each line of scores was read from
+memory before it was written.
 
 Two layouts of the product, chosen by `kernel_layout`:
 
@@ -51,7 +51,7 @@ KERNEL_MAX_USERS = WIDTHS[-1]
 
 
 def kernel_width(n_users: int) -> int:
-    """The smallest kernel width that holds `n_users` users."""
+    """Return the smallest kernel width that fits `n_users` users."""
     for width in WIDTHS:
         if n_users <= width:
             return width
@@ -59,7 +59,7 @@ def kernel_width(n_users: int) -> int:
 
 
 def kernel_layout(width: int, dim: int) -> str:
-    """The layout for `width` users of `dim` dimensions: "dot" where the dimension allows it (see the module text)."""
+    """Choose the layout for `width` users of `dim` dimensions: "dot" where the dimension allows it (see the module text)."""
     return "dot" if dim % LANES == 0 else "outer"
 
 
@@ -184,7 +184,7 @@ def fold_plan(lanes: int = LANES) -> list[list[tuple[list[int], list[int]]]]:
 
     Each level pairs the vectors in order. Of each vector's lanes that hold one
     sum, the low half goes into the first shuffle and the high half into the
-    second, at the same places; adding the two halves the lanes per sum. After
+    second, at the same places. Their sum then needs half as many lanes per sum. After
     log2(lanes) levels every lane holds one whole sum, in the order of the vectors.
     Returns, per level and pair, the (low, high) masks over the pair's 2 * lanes lanes.
     """
@@ -342,13 +342,15 @@ class ScoreKernel:
     def __init__(self, width: int, group: int, layout: str):
         import llvmlite.binding as llvm
 
-        if width not in WIDTHS:
-            raise ValueError(f"kernel width must be one of {WIDTHS}, got {width}")
+        # The width and group become i64 constants in the IR, so a bool or float there fails in the LLVM parser.
+        if not _is_integer(width) or width not in WIDTHS:
+            raise ValueError(f"kernel width must be one of {WIDTHS}, got {width!r}")
         if layout not in ("dot", "outer"):
             raise ValueError(f"kernel layout must be 'dot' or 'outer', got {layout!r}")
         step = LANES // min(width, LANES // 2) if layout == "dot" else ROWS
-        if group <= 0 or group % step:
-            raise ValueError(f"group must be a positive multiple of {step}, got {group}")
+        if not _is_integer(group) or group <= 0 or group % step:
+            raise ValueError(f"group must be a positive multiple of {step}, got {group!r}")
+        width, group = int(width), int(group)
         self.width, self.group, self.layout = width, group, layout
         llvm.initialize_native_target()
         llvm.initialize_native_asmprinter()
@@ -371,6 +373,7 @@ class ScoreKernel:
 
     def users_array(self, users: np.ndarray) -> np.ndarray:
         """The (n_users, dim) float32 users as the kernel reads them: width x dim ("dot") or dim x width ("outer")."""
+        _check_matrix("users", users)
         n_users, dim = users.shape
         if n_users > self.width:
             raise ValueError(f"this kernel takes at most {self.width} users, got {n_users}")
@@ -384,22 +387,58 @@ class ScoreKernel:
         `users` comes from `users_array`. Shapes: items (n_items, dim) with n_items
         a multiple of the group, maxima (>= n_items / group, width).
         """
-        n_items, dim = items.shape
+        # The compiled loop reads and writes through raw pointers with no bounds checks, so every
+        # shape, dtype, layout and the write access are checked here.
         for name, array in (("items", items), ("users", users), ("maxima", maxima)):
-            if array.dtype != np.float32 or not array.flags.c_contiguous:
-                raise ValueError(f"{name} must be a C-contiguous float32 array, got {array.dtype}")
+            _check_matrix(name, array)
+            if array.dtype != np.float32:
+                raise ValueError(
+                    f"{name} must be a C-contiguous float32 array, got {array.dtype}; convert it with .astype(np.float32)"
+                )
+            if not array.flags.c_contiguous:
+                raise ValueError(
+                    f"{name} must be a C-contiguous float32 array, got one with strides {array.strides}; "
+                    f"copy it with np.ascontiguousarray"
+                )
+            if not array.flags.aligned:
+                raise ValueError(f"{name} must be aligned to 4 bytes, got an unaligned view; copy it with .copy()")
+        if not maxima.flags.writeable:
+            raise ValueError("maxima is read-only; pass a writable float32 array for the kernel to fill")
+        # The function's arguments are declared noalias, so the optimiser may reorder reads and writes.
+        if np.may_share_memory(maxima, items) or np.may_share_memory(maxima, users):
+            raise ValueError("maxima must not share memory with items or users; pass a separate array")
+        n_items, dim = items.shape
         if n_items % self.group:
             raise ValueError(f"the kernel takes whole groups of {self.group} items, got {n_items}")
         expected = (self.width, dim) if self.layout == "dot" else (dim, self.width)
         if users.shape != expected:
-            raise ValueError(f"users must have shape {expected} (see users_array), got {users.shape}")
+            raise ValueError(
+                f"users must have shape {expected} for items of {dim} dimensions in the {self.layout} layout, "
+                f"got {users.shape}; build it from the (n_users, {dim}) user vectors with users_array"
+            )
         if self.layout == "dot" and dim % LANES:
-            raise ValueError(f"the dot layout needs a dimension that is a multiple of {LANES}, got {dim}")
+            raise ValueError(
+                f"the dot layout needs a dimension that is a multiple of {LANES}, got {dim}; "
+                f"use the layout that kernel_layout returns"
+            )
         if maxima.shape[1:] != (self.width,) or len(maxima) < n_items // self.group:
             raise ValueError(
                 f"maxima must have at least {n_items // self.group} rows of {self.width}, got {maxima.shape}"
             )
         self._function(items.ctypes.data, users.ctypes.data, maxima.ctypes.data, n_items, dim)
+
+
+def _is_integer(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+
+
+def _check_matrix(name: str, array) -> None:
+    """Raise ValueError unless `array` is a 2-D numpy array."""
+    if not isinstance(array, np.ndarray):
+        hint = "; convert a torch tensor with .numpy()" if type(array).__module__.startswith("torch") else ""
+        raise ValueError(f"{name} must be a 2-D numpy array, got {type(array).__name__}{hint}")
+    if array.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D array, got shape {array.shape}")
 
 
 @lru_cache(maxsize=None)

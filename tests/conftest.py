@@ -1,10 +1,11 @@
-"""Shared fixtures: a model registry in a temporary folder that contains a real trained model."""
+"""Shared fixtures: a model registry in a temporary folder that contains a real trained model, and torch thread counts."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+import torch
 
 from genre_core.config import load_config, save_config
 
@@ -47,3 +48,12 @@ def stamps_installed() -> None:
     if not STAMPS_DIR.is_dir():
         pytest.fail(f"{STAMPS_DIR} is missing; install the Debian package with "
                     f"`apt-get install --no-install-recommends {DEBIAN_PACKAGE}` or run `make test-deps`")
+
+
+@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
+def torch_threads(request):
+    """Run torch on 1 and on 2 threads: with 2 the scoring kernel may split a chunk between them."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(request.param)
+    yield request.param
+    torch.set_num_threads(before)

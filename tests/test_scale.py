@@ -42,15 +42,6 @@ def test_chunked_top_k_matches_full_top_k(chunk_size, n_users):
     assert torch.allclose(values, expected_values, atol=1e-5)
 
 
-@pytest.fixture(params=[1, 2], ids=["1 thread", "2 threads"])
-def threads(request):
-    """Run torch on 1 and on 2 threads: with 2 the kernel splits each chunk between them."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(before)
-
-
 def test_fold_plan_sums_each_vector_into_its_lane():
     vectors = np.random.default_rng(0).standard_normal((LANES, LANES))
     for level in fold_plan():
@@ -159,7 +150,7 @@ def test_merge_kernel_rescores_only_the_k_best_groups():
 
 @pytest.mark.parametrize("n_users", [1, 3, 4, 7, 8, 9, 16])
 @pytest.mark.parametrize("dim", [32, 30])
-def test_kernel_top_k_matches_topk(threads, n_users, dim):
+def test_kernel_top_k_matches_topk(torch_threads, n_users, dim):
     assert uses_kernel(n_users)
     generator = torch.Generator().manual_seed(3)
     users, items = torch.randn(n_users, dim, generator=generator), torch.randn(3001, dim, generator=generator)
@@ -171,7 +162,7 @@ def test_kernel_top_k_matches_topk(threads, n_users, dim):
     assert torch.allclose(values, expected_values, atol=1e-5)
 
 
-def test_uses_kernel_up_to_16_float32_users(threads):
+def test_uses_kernel_up_to_16_float32_users(torch_threads):
     assert [uses_kernel(n) for n in (1, 2, 3, 8, 16, 17, 64)] == [True] * 5 + [False] * 2
     assert not uses_kernel(8, torch.float64)
 

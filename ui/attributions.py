@@ -9,7 +9,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from genre_core.schema import ITEM_ID, TITLE
-from ui.language import t
+from ui.language import LANGUAGE_KEY, current_language, t
 
 PAGE_PATH = "attributions"
 HISTORY_ROWS = 15
@@ -26,7 +26,9 @@ def explain_link(user_id: str, items: pd.DataFrame) -> None:
     picker, link = st.columns([3, 2], vertical_alignment="bottom")
     item_id = picker.selectbox(t("attr.explain_item_label"), list(labels), format_func=labels.__getitem__,
                                key="rec_explain_item")
-    link.markdown(f"[{t('attr.explain_link')}]({PAGE_PATH}?{urlencode({'user': user_id, 'item': item_id})})")
+    # The link opens a new tab, which starts a new session: ?lang= keeps the page language there.
+    query = urlencode({"user": user_id, "item": item_id, LANGUAGE_KEY: current_language()})
+    link.markdown(f"[{t('attr.explain_link')}]({PAGE_PATH}?{query})")
 
 
 def shares_chart(result: dict) -> go.Figure:
@@ -35,9 +37,13 @@ def shares_chart(result: dict) -> go.Figure:
     values = [row["share"] for row in rows]
     figure = go.Figure(go.Bar(
         x=values, y=names, orientation="h", marker_color=[POSITIVE if value >= 0 else NEGATIVE for value in values],
-        text=[f"{value:+.3f}" for value in values], textposition="auto",
+        text=[f"{value:+.3f}" for value in values], textposition="outside", cliponaxis=False,
     ))
+    # Labels sit outside the bars; a quarter of the span on each side keeps a label such as -0.068 whole.
+    low, high = min(0.0, *values), max(0.0, *values)
+    pad = 0.25 * ((high - low) or 1.0)
     figure.update_layout(height=260, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=t("attr.contribution"),
+                         xaxis=dict(range=[low - pad if low < 0 else low, high + pad if high > 0 else high]),
                          yaxis=dict(autorange="reversed"))
     return figure
 
@@ -94,7 +100,9 @@ def trust_sentences(result: dict) -> list[str]:
     percent = 100 * result["relative_convergence_delta"]
     key = "attr.trust_adds_up" if result["converged"] else "attr.trust_not_converged"
     sentences = [t(key, percent=percent, n_steps=result["n_steps"])]
-    sentences.append(t("attr.trust_baseline", description=t(f"attr.baseline_{result['baseline']}"),
+    # Pictures and sounds enter the baseline's description only when the model reads them.
+    media = "_media" if {"image", "audio"} & {row["modality"] for row in result["shares"]} else ""
+    sentences.append(t("attr.trust_baseline", description=t(f"attr.baseline_{result['baseline']}{media}"),
                        baseline_score=result["baseline_score"], score=result["score"]))
     agreement = result["method_agreement"]
     key = "attr.trust_agree" if agreement["top3_same_order"] else "attr.trust_disagree"

@@ -67,8 +67,16 @@ def estimates_chart(report: dict) -> go.Figure:
     return figure
 
 
+def p_value_text(value: float | None) -> str:
+    """Show a p-value as the field prints it: three decimals, or "< 0.001" below that."""
+    if value is None or value != value:
+        return "—"
+    return "< 0.001" if value < 0.001 else f"{value:.3f}"
+
+
 def estimates_table(report: dict) -> pd.DataFrame:
     frame = pd.DataFrame(report["estimates"])[["estimator", "value", "ci_low", "ci_high", "p_value", "interval"]]
+    frame["p_value"] = frame["p_value"].map(p_value_text)
     return frame.rename(columns={
         "estimator": t("causal.column.estimator"), "value": t("causal.column.effect"),
         "ci_low": t("causal.column.ci_low"), "ci_high": t("causal.column.ci_high"),
@@ -89,7 +97,7 @@ def refutation_table(report: dict) -> pd.DataFrame:
             t("causal.column.refuter"): t(f"causal.refuter.{item['refuter']}"),
             t("causal.column.new_effect"): item["new_effect"],
             t("causal.column.expected"): item["expected"],
-            t("causal.column.p_value"): item["p_value"],
+            t("causal.column.p_value"): p_value_text(item["p_value"]),
             t("causal.column.verdict"): verdict,
             t("causal.column.explanation"): meaning,
         })

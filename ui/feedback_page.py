@@ -16,7 +16,7 @@ from genre_core.registry import ModelRegistry, RegistryError
 from ui.language import t
 from ui.model_loading import config_path
 from genre_core.schema import TITLE
-from ui.tables import RANK_WIDTH, attribute_label, display_time
+from ui.tables import RANK_WIDTH, attribute_label, dash_missing, display_time
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ def labels_section(store: FeedbackStore) -> None:
         shown = shown[shown["analyst"].isin(analyst_filter)]
     if not show_undone:
         shown = shown[~shown["undone"]]
-    st.dataframe(translated_columns(shown), hide_index=True, key="feedback_labels_table")
+    st.dataframe(translated_columns(dash_missing(shown)), hide_index=True, key="feedback_labels_table")
 
     undo_column, export_column = st.columns([3, 2], vertical_alignment="bottom")
     undoable = shown.loc[~shown["undone"], "id"].tolist()

@@ -10,6 +10,7 @@ from genre_core.adaptation.actions import ActionLog
 from genre_core.config import Config
 from genre_core.replay import POLICIES
 from ui.language import t
+from ui.tables import display_value
 
 # Marker symbols and colours of the events drawn on the timeline.
 ALARM_STYLE = {"symbol": "x", "size": 12, "color": "#d62728"}
@@ -126,7 +127,9 @@ def rules_table(config: Config) -> pd.DataFrame:
     rows = [{
         t("health.rules.order"): position + 1,
         t("health.rules.trigger"): trigger_label(rule.trigger),
-        t("health.rules.threshold"): rule.threshold if rule.trigger not in ("detector_alarm", "update_rejected") else None,
+        # The alarm and rejection triggers take no threshold: a dash, as in the app's other tables.
+        t("health.rules.threshold"): (display_value(rule.threshold)
+                                      if rule.trigger not in ("detector_alarm", "update_rejected") else "—"),
         t("health.rules.action"): action_label(rule.action),
     } for position, rule in enumerate(config.monitoring.policy.rules)]
     return pd.DataFrame(rows)

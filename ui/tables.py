@@ -34,11 +34,21 @@ def attribute_value(name: str, value: Any) -> str:
 
 
 def display_value(value: Any) -> str:
-    if value is None or isinstance(value, float) and math.isnan(value):
+    """Show one cell: a dash for a missing value (None, NaN, NaT), whole floats without ".0"."""
+    if value is None or pd.api.types.is_scalar(value) and pd.isna(value):
         return "—"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     return str(value)
+
+
+def dash_missing(frame: pd.DataFrame) -> pd.DataFrame:
+    """Show empty cells (None, NaN) as a dash instead of Streamlit's grey "None"; columns with any become text."""
+    shown = frame.copy()
+    for column in shown.columns:
+        if shown[column].isna().any():
+            shown[column] = shown[column].map(display_value)
+    return shown
 
 
 def display_time(iso_time: str | None) -> str:

@@ -76,7 +76,10 @@ else:
 left, right = st.columns([3, 2], gap="large")
 with left:
     st.markdown(f"**{t('attr.shares_header')}**")
-    st.caption(t("attr.shares_caption", method=t(f"attr.method.{result['method']}"), difference=result["difference"]))
+    # Feature ablation sets one modality at a time to the baseline, so its shares need not add up to the difference.
+    caption = "attr.shares_caption_ablation" if result["method"] == "feature_ablation" else "attr.shares_caption"
+    st.caption(t(caption, method=t(f"attr.method.{result['method']}"), difference=result["difference"],
+                 total=sum(row["share"] for row in result["shares"])))
     st.plotly_chart(shares_chart(result), key="attr_shares_chart")
     if result["tokens"]:
         st.markdown(f"**{t('attr.words_header')}**")
