@@ -136,7 +136,7 @@ class ModelRegistry:
         if current:
             previous.append(current)
         self._write_state({"active": version, "previous": previous})
-        log.info("active model version is now %s (was %s)", version, current)
+        log.info("active model version is now %s (%s)", version, f"was {current}" if current else "the first")
 
     def rollback(self) -> str:
         """Make the previously active version active again and return its name."""

@@ -91,7 +91,7 @@ def test_causal_page_in_chromium(server_url):
             page.get_by_role("button", name=translate("causal.submit", "en"), exact=True).click()
 
             expect(page.get_by_role("heading", name=translate("causal.step3", "en"))).to_be_visible()
-            step4 = translate("causal.step4", "en", estimator="linear_regression")
+            step4 = translate("causal.step4", "en", estimator=translate("causal.estimator.linear_regression", "en"))
             expect(page.get_by_role("heading", name=step4)).to_be_visible()
         finally:
             browser.close()

@@ -42,7 +42,8 @@ def test_default_config_equals_explicit_path():
 
 
 def test_empty_file_gives_dataclass_defaults(tmp_path):
-    assert load_config(write_yaml(tmp_path, "")) == Config()
+    with pytest.warns(UserWarning, match="is empty; every setting takes its built-in default"):
+        assert load_config(write_yaml(tmp_path, "")) == Config()
 
 
 def test_missing_file_names_path(tmp_path):

@@ -50,7 +50,7 @@ def run_analysis(config_path: str, version: str, question: Question, settings: A
 
 def estimates_chart(report: dict) -> go.Figure:
     estimates = report["estimates"]
-    names = [item["estimator"] for item in estimates]
+    names = [estimator_label(item["estimator"]) for item in estimates]
     values = [item["value"] for item in estimates]
     figure = go.Figure(go.Scatter(
         x=values, y=names, mode="markers",
@@ -74,8 +74,14 @@ def p_value_text(value: float | None) -> str:
     return "< 0.001" if value < 0.001 else f"{value:.3f}"
 
 
+def estimator_label(name: str) -> str:
+    """Name a DoWhy estimator (linear_regression, ...) in the page language."""
+    return t(f"causal.estimator.{name}")
+
+
 def estimates_table(report: dict) -> pd.DataFrame:
     frame = pd.DataFrame(report["estimates"])[["estimator", "value", "ci_low", "ci_high", "p_value", "interval"]]
+    frame["estimator"] = frame["estimator"].map(estimator_label)
     frame["p_value"] = frame["p_value"].map(p_value_text)
     return frame.rename(columns={
         "estimator": t("causal.column.estimator"), "value": t("causal.column.effect"),

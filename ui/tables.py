@@ -42,6 +42,11 @@ def display_value(value: Any) -> str:
     return str(value)
 
 
+def count_text(value: Any) -> str:
+    """Show a count with thousands separators (98,114), or a dash when it is missing."""
+    return f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else display_value(value)
+
+
 def dash_missing(frame: pd.DataFrame) -> pd.DataFrame:
     """Show empty cells (None, NaN) as a dash instead of Streamlit's grey "None"; columns with any become text."""
     shown = frame.copy()

@@ -7,7 +7,9 @@ from genre_core.causal.errors import CausalInputError
 from genre_core.causal.estimators import DEFAULT_ESTIMATORS, ESTIMATORS
 from genre_core.causal.identification import ESTIMAND_KINDS
 from genre_core.causal.questions import QUESTIONS, custom_question, get_question
-from ui.causal import analysis_table, estimates_chart, estimates_table, refutation_table, run_analysis, segments_chart
+from ui.causal import (
+    analysis_table, estimates_chart, estimates_table, estimator_label, refutation_table, run_analysis, segments_chart,
+)
 from ui.language import t
 from ui.model_loading import config_path, require_recommender, show_dataset_notice
 
@@ -39,7 +41,8 @@ with st.form("causal_form"):
                               key=f"causal_graph_{name}")
     estimator_column, rows_column, segment_column = st.columns([3, 2, 2])
     estimators = estimator_column.multiselect(t("causal.estimators_label"), list(ESTIMATORS), default=list(DEFAULT_ESTIMATORS),
-                                              help=t("causal.estimators_help"), key="causal_estimators")
+                                              format_func=estimator_label, help=t("causal.estimators_help"),
+                                              key="causal_estimators")
     rows = rows_column.number_input(t("causal.rows_label"), min_value=200, max_value=len(table), value=len(table), step=1000,
                                     help=t("causal.rows_help", total=len(table)), key="causal_rows")
     min_rows = segment_column.number_input(t("causal.min_rows_label"), min_value=1, value=500, step=100, key="causal_min_rows")
@@ -88,7 +91,7 @@ first = report["estimates"][0]
 outcome_cell, model_cell = st.columns(2)
 outcome_cell.metric(t("causal.drives_outcome"), f"{first['value']:+.4f}",
                     help=t("causal.drives_outcome_help", treatment=question.treatment, outcome=question.outcome,
-                           estimator=first["estimator"]))
+                           estimator=estimator_label(first["estimator"])))
 outcome_cell.caption(f"95%: [{first['ci_low']:+.4f}, {first['ci_high']:+.4f}]")
 sensitivity = report["model_sensitivity"]
 if sensitivity is None:
@@ -100,7 +103,7 @@ else:
     model_cell.caption(t("causal.drives_model_own") if sensitivity["treatment_is_model_output"]
                        else t("causal.drives_model_help", treatment=question.treatment))
 
-st.header(t("causal.step4", estimator=report["refuted_estimator"]))
+st.header(t("causal.step4", estimator=estimator_label(report["refuted_estimator"])))
 st.dataframe(refutation_table(report), hide_index=True, key="causal_refutations")
 st.caption(t("causal.refute_rule", rule=t("causal.refute_rule_value")))
 

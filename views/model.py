@@ -6,7 +6,7 @@ import streamlit as st
 
 from ui.language import t
 from ui.model_loading import require_recommender, show_dataset_notice
-from ui.tables import display_time, display_value, epoch_tick, full_height, metric_order
+from ui.tables import count_text, display_time, display_value, epoch_tick, full_height, metric_order
 
 CURVE_SKIPPED = ("epoch", "loss", "users")
 
@@ -27,8 +27,8 @@ setup_column, metrics_column = st.columns(2, gap="large")
 setup = {
     t("model.dataset"): summary["dataset"],
     t("model.split"): split.get("protocol"),
-    t("model.split_sizes"): t("model.split_sizes_value", train=split.get("train"), valid=split.get("valid"),
-                              test=split.get("test")),
+    t("model.split_sizes"): t("model.split_sizes_value", **{part: count_text(split.get(part))
+                                                           for part in ("train", "valid", "test")}),
     t("model.training_device"): recommender.meta.get("training", {}).get("device"),
     t("model.training_time"): t("model.seconds_value", seconds=summary["training_seconds"] or 0),
     t("model.epochs"): t("model.epochs_value", epochs=summary["epochs_run"], best=summary["best_epoch"]),

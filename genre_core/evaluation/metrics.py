@@ -160,7 +160,7 @@ def full_ranking_metrics(
     users = np.flatnonzero(relevant_counts > 0)
     if users.size == 0:
         raise ValueError("relevant has no (unseen) item for any user, so there is nothing to evaluate")
-    log.info(
+    log.debug(
         "full ranking of %d items for %d users on %s, k=%s", relevant.shape[1], users.size, device, list(ks)
     )
 
