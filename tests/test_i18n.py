@@ -122,3 +122,12 @@ def test_malformed_table_rejected(tmp_path):
 
     with pytest.raises(ValueError, match="rec.title"):
         load_translations(path)
+
+
+def test_estimator_names_and_intervals_translated():
+    """Every DoWhy estimator has a name and an interval text; the English interval is the report's own text."""
+    from genre_core.causal.estimators import ESTIMATORS
+
+    for name, spec in ESTIMATORS.items():
+        assert has_translation(f"causal.estimator.{name}")
+        assert translate(f"causal.interval.{name}", "en") == spec.interval
