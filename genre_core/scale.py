@@ -212,7 +212,7 @@ def uses_kernel(n_users: int, dtype: torch.dtype = torch.float32, k: int = 1) ->
 
 @lru_cache(maxsize=1)
 def kernel_works() -> bool:
-    """Whether the SIMD kernels compile here and agree with numpy on a small product; checked once per process.
+    """Check once per process that the SIMD kernels compile here and agree with numpy on a small product.
 
     If not (llvmlite missing, or a processor it cannot compile for), scoring
     falls back to `torch.mm`, which gives the same top-k more slowly, and a

@@ -13,7 +13,7 @@ memory before it was written.
 Two layouts of the product, chosen by `kernel_layout`:
 
 - "dot", for dimensions in multiples of 16: 16 running sums of 16 lanes each,
-  for 16 / width items times `width` users, run along the item vectors 16
+  for 16 / width items times `width` users. They run along the item vectors 16
   coordinates at a time, so each item vector is read once, in whole cache lines.
   A fixed tree of shuffles and adds then folds the 16 sums into one vector
   whose lanes are the scores in row order. 16 users take two panels of 8, the
@@ -185,7 +185,7 @@ def fold_plan(lanes: int = LANES) -> list[list[tuple[list[int], list[int]]]]:
     Each level pairs the vectors in order. Of each vector's lanes that hold one
     sum, the low half goes into the first shuffle and the high half into the
     second, at the same places. Their sum then needs half as many lanes per sum. After
-    log2(lanes) levels every lane holds one whole sum, in the order of the vectors.
+    log2(lanes) levels every lane contains one whole sum, in the order of the vectors.
     Returns, per level and pair, the (low, high) masks over the pair's 2 * lanes lanes.
     """
     owners = [[vector] * lanes for vector in range(lanes)]
@@ -372,7 +372,10 @@ class ScoreKernel:
         self._function = ctypes.CFUNCTYPE(None, pointer, pointer, pointer, ctypes.c_int64, ctypes.c_int64)(address)
 
     def users_array(self, users: np.ndarray) -> np.ndarray:
-        """The (n_users, dim) float32 users as the kernel reads them: width x dim ("dot") or dim x width ("outer")."""
+        """Return the (n_users, dim) users padded and laid out as the kernel reads them.
+
+        The result is width x dim in the "dot" layout and dim x width in the "outer" layout.
+        """
         _check_matrix("users", users)
         n_users, dim = users.shape
         if n_users > self.width:
@@ -449,7 +452,7 @@ def score_kernel(width: int, group: int, layout: str) -> ScoreKernel:
 
 @lru_cache(maxsize=1)
 def merge_kernel():
-    """A numba-compiled merge of one chunk into each user's running top-k, in place, from the group maxima.
+    """Compile, once, the numba merge of a chunk into each user's running top-k, in place, from group maxima.
 
     merge(items, users, maxima, n_items, n_users, group, offset, best_values, best_indices):
     items is the chunk (n_items, dim), users (n_users, dim), maxima (groups, lanes)
@@ -458,7 +461,7 @@ def merge_kernel():
     each. Only the chunk's k groups with the highest maxima can hold a new top-k
     item, and of those only groups whose maximum beats the user's k-th score. So
     for each user the merge scores the items of at most k groups again. Once
-    the running top-k holds good items, most chunks need none. A score equal to
+    the running top-k contains good items, most chunks need none. A score equal to
     the k-th does not displace it.
 
     The kernel sums in another order than this loop, so a maximum can differ

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from genre_core.schema import ITEM_ID
+from genre_core.schema import ITEM_ID, TITLE
 from genre_core.whatif import (
     Edits, SearchBounds, WhatIfError, apply_edits, bring_into_top_k, explain_under_edits, history_counterfactual,
     rescore, versus_counterfactual,
@@ -225,6 +225,9 @@ def test_versus_and_enter_top_k(recommender):
     top = recommender.recommend("6", k=K + 10).items[ITEM_ID].astype(str).tolist()
 
     versus = versus_counterfactual(recommender, "6", top[0], top[1], k=K)
+    titles = dict(zip(recommender.dataset.items[ITEM_ID].astype(str), recommender.dataset.items[TITLE]))
+    assert versus.item_title == titles[versus.item_id]  # the page names items by title
+    assert versus.versus_title == titles[versus.versus_item_id]
     if versus.found:
         assert versus.verification["verified"]
         assert versus.verification["versus_rank_after"] < versus.verification["rank_after"]

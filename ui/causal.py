@@ -81,7 +81,7 @@ def estimator_label(name: str) -> str:
 
 def estimates_table(report: dict) -> pd.DataFrame:
     frame = pd.DataFrame(report["estimates"])[["estimator", "value", "ci_low", "ci_high", "p_value", "interval"]]
-    # How each interval was computed, in the page language (the report holds the English text).
+    # How each interval was computed, in the page language (the report contains the English text).
     frame["interval"] = [t(f"causal.interval.{name}") for name in frame["estimator"]]
     frame["estimator"] = frame["estimator"].map(estimator_label)
     frame["p_value"] = frame["p_value"].map(p_value_text)

@@ -49,11 +49,11 @@ def count_text(value: Any) -> str:
 
 def dash_missing(frame: pd.DataFrame) -> pd.DataFrame:
     """Show empty cells (None, NaN) as a dash instead of Streamlit's grey "None"; columns with any become text."""
-    shown = frame.copy()
-    for column in shown.columns:
-        if shown[column].isna().any():
-            shown[column] = shown[column].map(display_value)
-    return shown
+    table = frame.copy()
+    for column in table.columns:
+        if table[column].isna().any():
+            table[column] = table[column].map(display_value)
+    return table
 
 
 def display_time(iso_time: str | None) -> str:

@@ -185,9 +185,9 @@ def table_config() -> dict:
     }
 
 
-def show_counterfactual(result: dict, title_of=str) -> None:
-    """Draw one counterfactual (Counterfactual.to_dict()) with its verification; `title_of` names an item ID."""
-    item = title_of(result["item_id"])
+def show_counterfactual(result: dict) -> None:
+    """Draw one counterfactual (Counterfactual.to_dict()) with its verification."""
+    item = f"“{result['item_title']}” ({result['item_id']})"
     verification = result["verification"]
     if not result["found"] and result["kind"] != "text":
         if result["bound_reached"]:
@@ -197,9 +197,9 @@ def show_counterfactual(result: dict, title_of=str) -> None:
             st.warning(t("whatif.cf_exhausted", rescores=result["rescores"]), icon=":material/block:")
         return
 
+    versus = f"“{result['versus_title']}” ({result['versus_item_id']})" if result.get("versus_item_id") else None
     values = dict(size=result["size"], item=item, before=result["rank_before"], after=result["rank_after"],
-                  k=result["k"], versus=title_of(result["versus_item_id"]) if result.get("versus_item_id") else None,
-                  versus_after=result.get("versus_rank_after"))
+                  k=result["k"], versus=versus, versus_after=result.get("versus_rank_after"))
     if result["found"]:
         st.success(t(f"whatif.cf_found.{result['kind']}", **values), icon=":material/check_circle:")
     else:

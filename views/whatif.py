@@ -23,14 +23,6 @@ st.caption(t("whatif.intro"))
 show_dataset_notice(recommender)
 
 
-def item_title(item_id: str) -> str:
-    """Name an item by its title and ID, as the pickers do, or by its ID when the dataset has no titles."""
-    if TITLE not in recommender.dataset.items.columns:
-        return str(item_id)
-    title = recommender.dataset.items.iloc[recommender.dataset.item_position(str(item_id))][TITLE]
-    return f"“{title}” ({item_id})"
-
-
 if "whatif_user" not in st.session_state:
     st.session_state["whatif_user"] = st.query_params.get("user", st.session_state.get("rec_last_user", "")) \
         or recommender.user_ids()[0]
@@ -126,7 +118,7 @@ if run_cf:
         st.session_state.pop("whatif_cf", None)
         st.error(t("whatif.cf_failed", error=error), icon=":material/error:")
 if st.session_state.get("whatif_cf", (None,))[0] == context:
-    show_counterfactual(st.session_state["whatif_cf"][1], item_title)
+    show_counterfactual(st.session_state["whatif_cf"][1])
 
 if st.button(t("whatif.attr_run"), key="whatif_attr_run"):
     try:
@@ -156,4 +148,4 @@ with st.container(border=True, key="whatif_whynot"):
             st.session_state.pop("whatif_whynot", None)
             st.error(t("whatif.cf_failed", error=error), icon=":material/error:")
     if st.session_state.get("whatif_whynot", (None,))[0] == context:
-        show_counterfactual(st.session_state["whatif_whynot"][1], item_title)
+        show_counterfactual(st.session_state["whatif_whynot"][1])

@@ -62,6 +62,8 @@ class Counterfactual:
     versus_item_id: str | None = None
     versus_rank_before: int | None = None
     versus_rank_after: int | None = None
+    item_title: str = ""  # the item's title, or its ID when the dataset has no titles
+    versus_title: str | None = None
     rescores: int = 0
     bound_reached: str | None = None  # "max_size" or "max_rescores" when the search stopped at a bound
     bounds: SearchBounds = field(default_factory=SearchBounds)
@@ -214,7 +216,7 @@ class _State:
             kind=kind, user_id=self.user_id, item_id=self.item_id, k=self.k, found=members is not None,
             members=[{"item_id": item, "title": _title(dataset, index)} for item, index in zip(ids, members or [])],
             edits=edits, rank_before=self.rank, rank_after=None, rescores=self.rescores, bound_reached=bound,
-            bounds=self.bounds,
+            bounds=self.bounds, item_title=_title(dataset, self.item_index),
         )
         self.add_versus(result)
         if members is not None:
@@ -230,6 +232,7 @@ class _State:
     def add_versus(self, result: Counterfactual) -> None:
         if self.versus_index is not None:
             result.versus_item_id = str(self.recommender.dataset.item_ids[self.versus_index])
+            result.versus_title = _title(self.recommender.dataset, self.versus_index)
             result.versus_rank_before = self.versus_rank
 
 
@@ -333,7 +336,7 @@ class _TextSearch:
             members=[{"word": self.words[position]["word"], "attribution": self.words[position]["attribution"]}
                      for position in members],
             edits=edits, rank_before=state.rank, rank_after=None, rescores=state.rescores, bound_reached=bound,
-            bounds=state.bounds,
+            bounds=state.bounds, item_title=_title(state.recommender.dataset, state.item_index),
         )
         k, item_id = state.k, state.item_id
         holds = (lambda after: _rank(after, item_id) > k) if found else (lambda after: True)
