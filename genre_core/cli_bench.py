@@ -17,13 +17,17 @@ log = logging.getLogger(__name__)
 # Share of the available memory a run may plan to use when --memory-limit-gib is not given.
 DEFAULT_MEMORY_SHARE = 0.8
 BANDWIDTH_BYTES = 256 * MIB
+# Largest --scale. Generating the synthetic vectors alone runs at about 150 million floats per second on
+# one core here, so 10 billion 64-d items take over an hour before any scoring.
+MAX_SCALE = 10**10
 
 
 def add_commands(commands, common) -> None:
     bench = commands.add_parser(
         "bench", parents=[common], help="score a synthetic catalogue in chunks and report users/s, peak memory and the bandwidth bound"
     )
-    bench.add_argument("--scale", type=_count, default=1_000_000, help="items in the catalogue (default: %(default)s)")
+    bench.add_argument("--scale", type=_scale, default=1_000_000,
+                       help=f"items in the catalogue, at most {MAX_SCALE:,} (default: %(default)s)")
     bench.add_argument("--dims", type=_count, nargs="+", default=[64, 128], help="widths of the item and user vectors (default: 64 128)")
     bench.add_argument("--users", type=_count, nargs="+", default=[1, 2, 4, 8, 16, 64],
                        help="user batch sizes scored against the whole catalogue (default: 1 2 4 8 16 64)")
@@ -44,11 +48,22 @@ def _count(text: str) -> int:
         number = float(text) if "e" in text.lower() else int(text)
         if isinstance(number, float) and not number.is_integer():
             raise ValueError(text)  # 2.5e0 is not a count; int() would silently truncate it to 2
+        if isinstance(number, float) and number > 2**53:
+            raise ValueError(text)  # 1e30 is not exact in a float: int() gives 1000000000000000019884624838656
         value = int(number)
     except (ValueError, OverflowError):
         raise argparse.ArgumentTypeError(f"invalid count {text!r}; give a whole number such as 1000000") from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"invalid count {value}; give a number of at least 1")
+    return value
+
+
+def _scale(text: str) -> int:
+    value = _count(text)
+    if value > MAX_SCALE:
+        raise argparse.ArgumentTypeError(
+            f"invalid scale {value:,}; give at most {MAX_SCALE:,} items, because generating more takes hours"
+        )
     return value
 
 

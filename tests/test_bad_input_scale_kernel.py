@@ -256,3 +256,17 @@ def test_memory_check_tiny_limit_names_minimum():
         check_memory(1000, 16, 4, 1000, limit_bytes=1, stream=False)
     with pytest.raises(ScaleMemoryError, match=r"needs 6e-05 GiB of float32 vectors, .* 0.0001 GiB memory limit"):
         check_memory(1000, 16, 4, 1000, limit_bytes=1e-4 * 2**30, stream=False)
+
+
+@pytest.mark.parametrize("text, message", [
+    ("1e30", "invalid count '1e30'"),  # not exact as a float
+    ("20000000001", "invalid scale 20,000,000,001; give at most 10,000,000,000 items"),
+])
+def test_bench_rejects_huge_scale(text, message):
+    """--scale 1e30 used to suggest a streamed run that would never finish."""
+    import argparse
+
+    from genre_core.cli_bench import _scale
+
+    with pytest.raises(argparse.ArgumentTypeError, match=message):
+        _scale(text)
